@@ -1,0 +1,92 @@
+"""The bridge between the engine and an LLM provider: run a candidate, score it, reflect on it.
+
+This is GEPA's adapter role: the engine only knows candidates, examples and traces; the adapter
+knows how a candidate becomes chat messages, how an answer is scored and how failures become a
+reflection request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .data import Example
+from .engine.candidate import Candidate, Trace
+from .provider import ChatRequest, Provider
+from .scoring import score_answer
+
+REFLECTION_TEMPLATE = """\
+You are improving the instruction given to an assistant that solves competition math problems.
+
+Current instruction:
+```
+{current}
+```
+
+Below are problems the assistant attempted with this instruction, its responses and feedback.
+
+{examples}
+
+Write an improved instruction that would have avoided these failures. Keep what already works, \
+add concrete, reusable guidance (strategies, facts, answer format), and avoid advice that only \
+fits one problem. Reply with the new instruction inside a single ``` block."""
+
+_FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
+
+
+def extract_instruction(text: str) -> str | None:
+    """The first fenced block of a reflection reply, else the whole reply; None if empty."""
+    found = _FENCE.search(text)
+    new = (found.group(1) if found else text.strip("` \n")).strip()
+    return new or None
+
+
+def reflection_prompt(current: str, examples: Sequence[tuple[Example, Trace]]) -> str:
+    blocks = [
+        f"### Example {i}\nProblem: {ex.problem}\nResponse: {tr.output}\nFeedback: {tr.feedback}"
+        for i, (ex, tr) in enumerate(examples, 1)
+    ]
+    return REFLECTION_TEMPLATE.format(current=current, examples="\n\n".join(blocks))
+
+
+@dataclass
+class LLMAdapter:
+    """Runs candidates as system prompts on ``task_model``; reflects with ``reflection_model``."""
+
+    provider: Provider
+    task_model: str
+    reflection_model: str
+    temperature: float = 0.0
+    reflection_temperature: float = 1.0
+    max_tokens: int | None = None
+    task_calls: int = 0
+    reflection_calls: int = 0
+
+    async def evaluate(self, candidate: Candidate, example: Example) -> Trace:
+        request = ChatRequest(
+            self.task_model,
+            (("system", candidate.prompt), ("user", example.problem)),
+            self.temperature,
+            self.max_tokens,
+        )
+        self.task_calls += 1
+        response = await self.provider.complete(request)
+        scored = score_answer(response.text, example.answer)
+        return Trace(scored.value, response.text, scored.feedback)
+
+    async def propose(
+        self,
+        candidate: Candidate,
+        component: str,
+        examples: Sequence[tuple[Example, Trace]],
+        seed: int,
+    ) -> str | None:
+        """A new text for ``component``, or None if the reply held none."""
+        prompt = reflection_prompt(candidate.components[component], examples)
+        request = ChatRequest(
+            self.reflection_model, (("user", prompt),), self.reflection_temperature, None, seed
+        )
+        self.reflection_calls += 1
+        response = await self.provider.complete(request)
+        return extract_instruction(response.text)

@@ -1,0 +1,342 @@
+"""Optimizer configuration: every knob in one validated, immutable object.
+
+Validating at construction time means a typo in a notebook cell fails immediately with a message
+naming the field, instead of surfacing minutes later as a stalled or silently degraded run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+from gepa_lab import limits
+
+PROFILES = ("conservative", "balanced", "aggressive")
+
+
+def _fail(name: str, value: object, allowed: str) -> ValueError:
+    return ValueError(f"Config.{name}={value!r} is invalid: {allowed}")
+
+
+def _check_int(name: str, value: object, minimum: int | None = None) -> None:
+    # bool is a subclass of int; True where a count is expected is almost always a mistake.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(name, value, "must be an int")
+    if minimum is not None and value < minimum:
+        raise _fail(name, value, f"must be >= {minimum}")
+
+
+def _check_number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _fail(name, value, "must be a number")
+    return float(value)
+
+
+def _check_bool(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise _fail(name, value, "must be a bool (True or False)")
+
+
+def _distinct_rungs(shards: Sequence[float], n_examples: int) -> list[tuple[float, int]]:
+    """(fraction, example count) per rung, skipping a rung the same size as the one before.
+
+    Two rungs with the same example count would evaluate the same examples twice and add a
+    promotion decision that carries no new information.
+    """
+    rungs: list[tuple[float, int]] = []
+    for fraction in shards:
+        count = min(n_examples, max(1, round(fraction * n_examples)))
+        if rungs and count == rungs[-1][1]:
+            continue
+        rungs.append((fraction, count))
+    return rungs
+
+
+@dataclass(frozen=True)
+class Config:
+    """All optimizer knobs, checked once so the engine can trust them.
+
+    Candidates climb a ladder of rungs, each evaluating them on a larger shard of the training
+    set; promotion between rungs follows asynchronous successive halving (ASHA; Li et al. 2018,
+    "Massively Parallel Hyperparameter Tuning", arXiv:1810.05934), which decides per arrival
+    instead of waiting for a full cohort, so no evaluator idles behind a slow one.
+    """
+
+    # Max task-model calls (example evaluations) in flight; the main throughput knob.
+    eval_concurrency: int = 64
+    # Max reflection (mutation) calls in flight at once; reflection is slower and pricier.
+    max_mutations_per_round: int = 16
+    # Keep at least this many new candidates queued or being generated so evaluators never starve.
+    mutation_buffer_min: int = 8
+    # Max candidate evaluations waiting in the queue; bounds memory and stale work.
+    queue_limit: int = 128
+    # Finished rung evaluations between telemetry snapshots and convergence checks.
+    batch_size: int = 8
+    # Rung sizes as fractions of the training set; cheap early rungs weed out weak candidates.
+    shards: tuple[float, ...] = (0.05, 0.2, 1.0)
+    # Promote only results reaching this quantile of their rung's cohort so far
+    # (0.5 promotes the top half, 0 disables the cohort cut).
+    cohort_quantile: float = 0.6
+    # A child may score at most this much below its parent on the same examples and still be
+    # promoted; tolerates evaluation noise on small shards.
+    eps_improve: float = 0.0
+    # A rung whose last `convergence_patience` arrivals were all pruned promotes its best waiting
+    # candidate, so a too-strict cut cannot freeze the ladder.
+    enable_rung_convergence: bool = True
+    # Consecutive pruned arrivals that count as a converged rung.
+    convergence_patience: int = 8
+    # After this many pruned children of one parent, that lineage's best pruned child is forced
+    # to the next rung, so a promising line is not lost to small-shard noise (0 = off).
+    lineage_patience: int = 3
+    # Independent populations; only one per run is supported for now.
+    n_islands: int = 1
+    # Quality on the full final rung that counts as success (None = no target).
+    target_quality: float | None = None
+    # Stop as soon as target_quality is reached on the full final rung.
+    auto_stop: bool = True
+    # Budget of task-model calls (example evaluations); None = unlimited.
+    max_metric_calls: int | None = None
+    # Budget of wall-clock seconds; None = unlimited.
+    max_wall_time: float | None = None
+    # Candidates being generated, queued or evaluated at once; 1 reproduces classic GEPA's
+    # one-candidate-at-a-time loop (None = bounded only by the other limits).
+    max_candidates_in_flight: int | None = None
+    # Failed examples shown to the reflection model per mutation.
+    reflection_minibatch_size: int = 3
+    # Seed for every random choice, so runs are reproducible.
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_int("eval_concurrency", self.eval_concurrency, 1)
+        _check_int("max_mutations_per_round", self.max_mutations_per_round, 1)
+        _check_int("mutation_buffer_min", self.mutation_buffer_min, 0)
+        _check_int("queue_limit", self.queue_limit, 1)
+        if self.queue_limit < self.mutation_buffer_min:
+            raise _fail(
+                "queue_limit",
+                self.queue_limit,
+                f"must be >= Config.mutation_buffer_min={self.mutation_buffer_min}, "
+                "or buffered candidates could never be queued",
+            )
+        _check_int("batch_size", self.batch_size, 1)
+        self._validate_shards()
+        self._set_float("cohort_quantile", lambda v: 0.0 <= v < 1.0, "must be in [0, 1)")
+        self._set_float("eps_improve", lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]")
+        _check_bool("enable_rung_convergence", self.enable_rung_convergence)
+        _check_int("convergence_patience", self.convergence_patience, 1)
+        _check_int("lineage_patience", self.lineage_patience, 0)
+        _check_int("n_islands", self.n_islands, 1)
+        if self.n_islands > 1:
+            raise _fail(
+                "n_islands",
+                self.n_islands,
+                "must be 1: islands are not supported yet (one population per run)",
+            )
+        if self.target_quality is not None:
+            self._set_float("target_quality", lambda v: 0.0 < v <= 1.0, "must be None or in (0, 1]")
+        _check_bool("auto_stop", self.auto_stop)
+        if self.max_metric_calls is not None:
+            _check_int("max_metric_calls", self.max_metric_calls, 1)
+        if self.max_wall_time is not None:
+            self._set_float("max_wall_time", lambda v: v > 0.0, "must be None or > 0 seconds")
+        if self.max_candidates_in_flight is not None:
+            _check_int("max_candidates_in_flight", self.max_candidates_in_flight, 1)
+        _check_int("reflection_minibatch_size", self.reflection_minibatch_size, 1)
+        _check_int("seed", self.seed)
+
+    def _set_float(self, name: str, in_range: Callable[[float], bool], allowed: str) -> None:
+        """Check a numeric field and store it as a float, so downstream code sees one type."""
+        value = _check_number(name, getattr(self, name))
+        if not in_range(value):
+            raise _fail(name, getattr(self, name), allowed)
+        object.__setattr__(self, name, value)
+
+    def _validate_shards(self) -> None:
+        shards = self.shards
+        if isinstance(shards, str) or not isinstance(shards, Sequence) or not shards:
+            raise _fail("shards", shards, "must be a non-empty sequence of fractions")
+        values = tuple(_check_number("shards", f) for f in shards)
+        if any(not 0.0 < f <= 1.0 for f in values):
+            raise _fail("shards", shards, "each fraction must be in (0, 1]")
+        if any(b <= a for a, b in pairwise(values)):
+            raise _fail("shards", shards, "fractions must be strictly increasing")
+        if values[-1] != 1.0:
+            raise _fail("shards", shards, "the last fraction must be exactly 1.0 (the full set)")
+        object.__setattr__(self, "shards", values)
+
+    def rung_sizes(self, n_examples: int) -> tuple[int, ...]:
+        """Example counts per rung for a training set of ``n_examples``.
+
+        Counts are rounded, at least one, strictly increasing and end at the full set, so
+        a small data set gets fewer but still meaningful rungs.
+        """
+        if isinstance(n_examples, bool) or not isinstance(n_examples, int) or n_examples < 1:
+            raise ValueError(f"n_examples={n_examples!r} is invalid: must be an int >= 1")
+        return tuple(count for _, count in _distinct_rungs(self.shards, n_examples))
+
+    def replace(self, **changes: Any) -> Config:
+        """Copy with ``changes`` applied; validation runs again on the result."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(f"unknown Config field(s): {', '.join(unknown)}")
+        return dataclasses.replace(self, **changes)
+
+
+def adaptive_config(
+    dataset_size: int, profile: str = "balanced", max_concurrency: int | None = None
+) -> Config:
+    """A Config sized to the data set and the machine.
+
+    ``profile`` trades safety for speed: "conservative" uses two rungs and modest concurrency,
+    "aggressive" a three-rung ladder at full concurrency with a stricter cut. ``max_concurrency``
+    defaults to what the file-descriptor limit can sustain.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"profile={profile!r} is invalid: must be one of {', '.join(PROFILES)}")
+    if isinstance(dataset_size, bool) or not isinstance(dataset_size, int) or dataset_size < 1:
+        raise ValueError(f"dataset_size={dataset_size!r} is invalid: must be an int >= 1")
+    if max_concurrency is None:
+        max_concurrency = limits.max_concurrency_from_fd_limit()
+    if (
+        isinstance(max_concurrency, bool)
+        or not isinstance(max_concurrency, int)
+        or max_concurrency < 1
+    ):
+        raise ValueError(f"max_concurrency={max_concurrency!r} is invalid: must be an int >= 1")
+
+    if dataset_size < 10:
+        # Too few examples for partial rungs to say anything: evaluate everything, prune nothing.
+        return Config(
+            eval_concurrency=min(4, max_concurrency),
+            max_mutations_per_round=2,
+            mutation_buffer_min=2,
+            queue_limit=8,
+            batch_size=2,
+            shards=(1.0,),
+            cohort_quantile=0.0,
+        )
+
+    if profile == "conservative":
+        base: tuple[float, ...] = (0.25, 1.0)
+        eval_concurrency = min(32, max_concurrency)
+        quantile = 0.5
+    elif profile == "balanced":
+        base = (0.1, 0.3, 1.0) if dataset_size >= 30 else (0.3, 1.0)
+        eval_concurrency = min(256, max_concurrency)
+        quantile = 0.6
+    else:
+        base = (0.05, 0.2, 1.0)
+        eval_concurrency = max_concurrency
+        quantile = 0.7
+    # A rung below one example would round up to one anyway; store the fraction it really is.
+    floored = [max(fraction, 1.0 / dataset_size) for fraction in base]
+    shards = tuple(fraction for fraction, _count in _distinct_rungs(floored, dataset_size))
+    return Config(
+        eval_concurrency=eval_concurrency,
+        max_mutations_per_round=max(4, eval_concurrency // 8),
+        mutation_buffer_min=max(4, eval_concurrency // 8),
+        queue_limit=max(32, 2 * eval_concurrency),
+        batch_size=max(4, eval_concurrency // 16),
+        shards=shards,
+        cohort_quantile=quantile,
+    )
+
+
+def benchmark_overrides(config: Config, max_concurrency: int) -> Config:
+    """``config`` retuned for throughput benchmarks at ``max_concurrency``.
+
+    Pipelines are kept deep enough that evaluators never wait on mutations, and pruning is set
+    to a fixed, comparable policy (top half, no slack) so runs differ only in what is measured.
+    """
+    return config.replace(
+        eval_concurrency=max_concurrency,
+        max_mutations_per_round=max(32, config.max_mutations_per_round),
+        mutation_buffer_min=max(16, max_concurrency // 4),
+        queue_limit=max(256, max_concurrency * 2),
+        batch_size=max(8, max_concurrency // 8),
+        eps_improve=0.0,
+        cohort_quantile=0.5,
+        enable_rung_convergence=True,
+        lineage_patience=2,
+        n_islands=1,
+        auto_stop=True,
+    )
+
+
+def classic_config(eval_concurrency: int = 10, **overrides: Any) -> Config:
+    """Classic GEPA as a baseline: one candidate at a time on the full set, no pruning.
+
+    GEPA keeps about 10 task-model calls in flight, hence the default. ``overrides`` (e.g.
+    target_quality, seed, max_metric_calls) are applied on top and validated.
+    """
+    return Config(
+        eval_concurrency=eval_concurrency,
+        max_mutations_per_round=1,
+        mutation_buffer_min=1,
+        queue_limit=1,
+        shards=(1.0,),
+        cohort_quantile=0.0,
+        enable_rung_convergence=False,
+        lineage_patience=0,
+        max_candidates_in_flight=1,
+    ).replace(**overrides)
+
+
+def _fraction(value: float) -> str:
+    return repr(round(value, 4))
+
+
+def performance_report(config: Config, dataset_size: int | None = None) -> str:
+    """A printable summary of the settings that drive speed and pruning.
+
+    Meant for the top of a notebook run, so a reader can tell at a glance how hard the run
+    pushes the API and how aggressively it prunes.
+    """
+    shards = repr(tuple(round(f, 4) for f in config.shards))
+    if dataset_size is not None:
+        shards += " -> " + "/".join(map(str, config.rung_sizes(dataset_size))) + " examples"
+    if config.cohort_quantile == 0.0:
+        quantile = "0.0 (cohort cut off: every result may be promoted)"
+    else:
+        top = 1.0 - config.cohort_quantile
+        quantile = f"{_fraction(config.cohort_quantile)} (promotes the top {top:.0%} of each rung)"
+    convergence = (
+        f"on (patience {config.convergence_patience})" if config.enable_rung_convergence else "off"
+    )
+    lineage = str(config.lineage_patience) if config.lineage_patience else "off"
+    if config.target_quality is None:
+        target = "none"
+    else:
+        auto_stop = "on" if config.auto_stop else "off"
+        target = f"{_fraction(config.target_quality)} (auto-stop {auto_stop})"
+
+    rows = [
+        ("concurrency", f"{config.eval_concurrency} task-model calls in flight"),
+        (
+            "mutations",
+            f"{config.max_mutations_per_round} per round, buffer min {config.mutation_buffer_min}",
+        ),
+        ("batch size", str(config.batch_size)),
+        ("queue limit", str(config.queue_limit)),
+        ("shards", shards),
+        ("ASHA quantile", quantile),
+        ("eps_improve", _fraction(config.eps_improve)),
+        ("rung convergence", convergence),
+        ("lineage patience", lineage),
+    ]
+    if config.max_candidates_in_flight is not None:
+        rows.append(("max in flight", f"{config.max_candidates_in_flight} candidate(s)"))
+    rows.append(("target quality", target))
+    if config.max_metric_calls is not None:
+        rows.append(("metric-call budget", f"{config.max_metric_calls} calls"))
+    if config.max_wall_time is not None:
+        rows.append(("wall-time budget", f"{config.max_wall_time:g} s"))
+
+    width = max(len(label) for label, _value in rows)
+    lines = ["PERFORMANCE CONFIGURATION"]
+    lines += [f"  {label:<{width}} : {value}" for label, value in rows]
+    return "\n".join(lines)

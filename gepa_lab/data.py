@@ -1,0 +1,59 @@
+"""Examples: the rows an optimizer trains and validates on, checked on the way in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One problem with an integer answer (AIME answers are 0-999)."""
+
+    id: str
+    problem: str
+    answer: int
+    solution: str | None = None
+
+
+def examples_from_rows(rows: Iterable[Mapping[str, Any]], source: str = "rows") -> list[Example]:
+    """Validate raw dataset rows into examples.
+
+    Each row needs ``problem`` (non-empty text) and ``answer`` (an integer 0-999, or a string of
+    one); ``id`` defaults to the row number. A bad row raises ``ValueError`` naming the row and
+    the field, before any work is done, so a malformed file never wastes LLM calls.
+    """
+    examples: list[Example] = []
+    seen: set[str] = set()
+    for i, row in enumerate(rows):
+        where = f"{source}[{i}]"
+        if not isinstance(row, Mapping):
+            raise ValueError(
+                f"{where}: expected a mapping with 'problem' and 'answer', got {row!r}"
+            )
+        problem = row.get("problem")
+        if not isinstance(problem, str) or not problem.strip():
+            raise ValueError(f"{where}.problem: must be non-empty text, got {problem!r}")
+        answer = _parse_answer_field(row.get("answer"), where)
+        ex_id = str(row.get("id", i))
+        if ex_id in seen:
+            raise ValueError(f"{where}.id: duplicate id {ex_id!r}")
+        seen.add(ex_id)
+        solution = row.get("solution")
+        examples.append(Example(ex_id, problem, answer, solution if solution else None))
+    if not examples:
+        raise ValueError(f"{source}: no examples")
+    return examples
+
+
+def _parse_answer_field(value: Any, where: str) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{where}.answer: must be an integer 0-999, got {value!r}")
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or not 0 <= value <= 999:
+        raise ValueError(f"{where}.answer: must be an integer 0-999, got {value!r}")
+    return value

@@ -1,0 +1,52 @@
+"""Candidates: named text components, their lineage and what evaluating them produced."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """One example's evaluation: the score, the model's output and feedback for reflection."""
+
+    score: float
+    output: str
+    feedback: str
+    failed_call: bool = False  # the LLM call itself failed (error text in feedback)
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    EVALUATING = "evaluating"
+    PROMOTED = "promoted"  # between rungs: waiting for or running the next rung
+    PRUNED = "pruned"
+    COMPLETED = "completed"  # finished the full final rung
+    CANCELLED = "cancelled"  # the run stopped before its evaluation finished
+
+
+@dataclass(slots=True, eq=False)
+class Candidate:
+    """A program to optimize: component name -> text.
+
+    ``traces[i]`` is the result on position ``i`` of the run's fixed shuffled example order, so
+    the examples of rung k are always a prefix, shared with every other candidate.
+    """
+
+    id: int
+    components: dict[str, str]
+    parent_id: int | None = None
+    origin: str = "seed"  # seed | mutation
+    created: float = 0.0
+    traces: list[Trace | None] = field(default_factory=list)
+    rung: int = -1  # highest rung completed
+    status: Status = Status.QUEUED
+
+    @property
+    def prompt(self) -> str:
+        """The text sent as the system prompt: the components in order."""
+        return "\n\n".join(self.components.values())
+
+    def mean_score(self, n: int) -> float:
+        """Mean score on the first ``n`` positions (all must be evaluated)."""
+        return sum(t.score for t in self.traces[:n]) / n  # type: ignore[union-attr]

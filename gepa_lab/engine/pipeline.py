@@ -1,0 +1,522 @@
+"""The streaming optimizer: evaluations, promotions and mutations with no round barriers.
+
+Work is example-level. A *job* is one candidate on one rung: the positions of the run's fixed
+shuffled order between the previous rung's size and this rung's size (nested shards), so a
+promotion evaluates only the new examples. Jobs wait in a heap (higher rungs first, then
+arrival order) and their examples are launched whenever a task-call slot is free, at most
+``eval_concurrency`` at once. Every finished example may finish a rung, which the ASHA
+:class:`~gepa_lab.engine.ladder.Ladder` judges at once; every state change may launch mutations,
+which keep enough new candidates queued that the evaluators never wait for work. Everything is
+driven by completions (callbacks on the event loop): there is no polling and no per-round wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pandas as pd
+
+from ..config import Config
+from ..data import Example
+from ..telemetry import EventLog, RunResult
+from .archive import Archive, evidence_score
+from .candidate import Candidate, Status, Trace
+from .ladder import Ladder
+
+
+class Adapter(Protocol):
+    """What the engine needs from a task: evaluate one example, propose one new text."""
+
+    async def evaluate(self, candidate: Candidate, example: Example) -> Trace: ...
+
+    async def propose(
+        self,
+        candidate: Candidate,
+        component: str,
+        examples: Sequence[tuple[Example, Trace]],
+        seed: int,
+    ) -> str | None: ...
+
+
+ProgressFn = Callable[[dict[str, Any]], None]
+
+
+@dataclass(slots=True, eq=False)
+class _Job:
+    rung: int
+    cand: Candidate
+    next_pos: int
+    end: int
+    pending: int = 0
+    started: bool = False
+
+
+class Pipeline:
+    """One optimization run. Create, then ``await run(seeds)`` once."""
+
+    def __init__(
+        self,
+        adapter: Adapter,
+        trainset: Sequence[Example],
+        config: Config,
+        *,
+        label: str = "turbo",
+        time_mode: str = "real",
+        simulated: bool = False,
+        on_progress: ProgressFn | None = None,
+    ) -> None:
+        self.cfg = config
+        self.adapter = adapter
+        self.label, self.time_mode, self.simulated = label, time_mode, simulated
+        self.on_progress = on_progress
+        order = list(range(len(trainset)))
+        random.Random(f"{config.seed}/order").shuffle(order)
+        self.examples = [trainset[i] for i in order]
+        self.sizes = config.rung_sizes(len(trainset))
+        self.ladder = Ladder(
+            len(self.sizes),
+            config.cohort_quantile,
+            config.eps_improve,
+            config.convergence_patience if config.enable_rung_convergence else None,
+            config.lineage_patience,
+        )
+        self.archive = Archive()
+        self.log = EventLog()
+        self.rng = random.Random(f"{config.seed}/mutation")
+
+        self._heap: list[tuple[int, int, _Job]] = []
+        self._seq = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._done = asyncio.Event()
+        self._next_id = 0
+        self._mutation_seq = 0
+        self._component_turn: dict[int, int] = {}
+
+        # live counters (all back to zero at the end)
+        self.in_flight = 0  # task-model calls
+        self.mutating = 0  # reflection calls
+        self.queued_new = 0  # candidates waiting for their first example
+        self.queued_examples = 0  # examples of queued jobs not yet launched
+        self.cands_in_flight = 0  # candidates being generated, queued or evaluated
+
+        self.launched = 0
+        self.finished_calls = 0
+        self.failed_calls = 0
+        self.reflections = 0
+        self.rung_events = 0
+        n = len(self.sizes)
+        self.counts = {
+            k: [0] * n for k in ("finished", "promoted", "pruned", "pruned_parent", "forced")
+        }
+
+        self.stopping = False
+        self.stop_reason = ""
+        self.time_to_target: float | None = None
+        self._error: BaseException | None = None
+        self._t0 = 0.0
+        self._t_end: float | None = None
+        self._area = 0.0
+        self._last_t = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ------------------------------------------------------------------ clock and counters
+    def now(self) -> float:
+        assert self._loop is not None
+        return self._loop.time() - self._t0
+
+    def _in_flight_add(self, delta: int) -> None:
+        t = self.now()
+        self._area += self.in_flight * (t - self._last_t)
+        self._last_t = t
+        self.in_flight += delta
+
+    # ------------------------------------------------------------------ run
+    async def run(self, seeds: Sequence[dict[str, str]]) -> RunResult:
+        self._loop = asyncio.get_running_loop()
+        self._t0 = self._loop.time()
+        for comps in seeds:
+            cand = self._new_candidate(dict(comps), None, "seed")
+            if cand is not None:
+                self._enqueue(cand, 0)
+        timer = None
+        if self.cfg.max_wall_time is not None:
+            timer = self._loop.call_later(self.cfg.max_wall_time, self._stop, "wall_time")
+        self._pump()
+        try:
+            await self._done.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if not self.stopping:  # cancelled from outside (Cancel button, Ctrl-C)
+                self._stop("cancelled")
+            await self._drain()
+        if self._error is not None:
+            raise self._error
+        return self._result()
+
+    async def _drain(self) -> None:
+        """Cancel whatever is in flight and wait for it, so every counter returns to zero."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for _, _, job in self._heap:
+            if job.cand.status in (Status.QUEUED, Status.EVALUATING, Status.PROMOTED):
+                job.cand.status = Status.CANCELLED
+                self.cands_in_flight -= 1
+        for cand in self.archive.candidates.values():
+            if cand.status is Status.EVALUATING:
+                cand.status = Status.CANCELLED
+                self.cands_in_flight -= 1
+        self._heap.clear()
+        self.queued_new = self.queued_examples = 0
+
+    def _stop(self, reason: str) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        self.stop_reason = reason
+        self._t_end = self.now()
+        self._area += self.in_flight * (self._t_end - self._last_t)
+        self._last_t = self._t_end
+        self.log.add(self._t_end, "stop")
+        self._done.set()
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._error is None:
+            self._error = exc
+        self._stop("error")
+
+    # ------------------------------------------------------------------ candidates and jobs
+    def _new_candidate(
+        self, comps: dict[str, str], parent: Candidate | None, origin: str
+    ) -> Candidate | None:
+        if not self.archive.is_new(comps):
+            self.log.add(self.now(), "duplicate", None, parent.id if parent else None)
+            return None
+        cand = Candidate(self._next_id, comps, parent.id if parent else None, origin, self.now())
+        self._next_id += 1
+        self.archive.add(cand)
+        self.cands_in_flight += 1
+        return cand
+
+    def _enqueue(self, cand: Candidate, rung: int) -> None:
+        start = self.sizes[rung - 1] if rung else 0
+        end = self.sizes[rung]
+        cand.traces.extend([None] * (end - len(cand.traces)))
+        if rung == 0:
+            self.queued_new += 1
+        self.queued_examples += end - start
+        heapq.heappush(
+            self._heap, (-self._promise(cand, rung), -self._seq, _Job(rung, cand, start, end))
+        )
+        self._seq += 1
+
+    def _promise(self, cand: Candidate, rung: int) -> float:
+        """Queue priority: the evidence so far that this candidate is good (a new child inherits
+        its parent's). The most promising lineage is evaluated first at every rung, so the
+        critical path to the target never waits behind the buffer of speculative children;
+        ties go to the newest job. Seeds come first."""
+        if rung:
+            return evidence_score(cand, self.sizes[rung - 1])
+        parent = self.archive.candidates.get(cand.parent_id) if cand.parent_id is not None else None
+        if parent is None:
+            return 1.0
+        return evidence_score(parent, self.sizes[parent.rung])
+
+    def _pump(self) -> None:
+        """Launch examples from the highest-priority jobs while slots are free."""
+        cfg = self.cfg
+        heap = self._heap
+        budget = cfg.max_metric_calls
+        while heap and self.in_flight < cfg.eval_concurrency and not self.stopping:
+            if budget is not None and self.launched >= budget:
+                break
+            job = heap[0][2]
+            if not job.started:
+                job.started = True
+                job.cand.status = Status.EVALUATING
+                if job.rung == 0:
+                    self.queued_new -= 1
+                self.log.add(self.now(), "eval_start", job.cand.id, job.cand.parent_id, job.rung)
+            pos = job.next_pos
+            job.next_pos += 1
+            job.pending += 1
+            if job.next_pos == job.end:
+                heapq.heappop(heap)
+            self.queued_examples -= 1
+            self.launched += 1
+            self._in_flight_add(1)
+            task = asyncio.ensure_future(self._evaluate(job, pos))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self._maybe_mutate()
+        self._check_idle()
+
+    async def _evaluate(self, job: _Job, pos: int) -> None:
+        example = self.examples[pos]
+        try:
+            trace = await self.adapter.evaluate(job.cand, example)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a failed call is a failed evaluation, never a crashed run
+            trace = Trace(0.0, "", f"call failed: {type(exc).__name__}: {exc}", failed_call=True)
+        finally:
+            self._in_flight_add(-1)
+        try:
+            self._example_done(job, pos, trace)
+        except Exception as exc:
+            self._fail(exc)
+
+    def _example_done(self, job: _Job, pos: int, trace: Trace) -> None:
+        job.cand.traces[pos] = trace
+        if trace.failed_call:
+            self.failed_calls += 1
+        else:
+            self.finished_calls += 1
+        job.pending -= 1
+        if job.pending == 0 and job.next_pos == job.end and not self.stopping:
+            self._rung_done(job.cand, job.rung)
+        self._pump()
+
+    # ------------------------------------------------------------------ the ladder
+    def _rung_done(self, cand: Candidate, rung: int) -> None:
+        n = self.sizes[rung]
+        score = cand.mean_score(n)
+        cand.rung = rung
+        t = self.now()
+        self.counts["finished"][rung] += 1
+        self.log.add(t, "eval_end", cand.id, cand.parent_id, rung, score)
+        self.rung_events += 1
+        if rung == len(self.sizes) - 1:
+            self._completed(cand, n, score, t)
+        else:
+            self._judge(cand, rung, n, score, t)
+        if self.rung_events % self.cfg.batch_size == 0:
+            self._snapshot(t)
+
+    def _completed(self, cand: Candidate, n: int, score: float, t: float) -> None:
+        cand.status = Status.COMPLETED
+        self.cands_in_flight -= 1
+        if self.archive.rung_finished(cand, n, full=True):
+            self.log.add(t, "new_best", cand.id, cand.parent_id, cand.rung, score)
+        target = self.cfg.target_quality
+        if target is not None and self.time_to_target is None and score >= target - 1e-12:
+            self.time_to_target = t
+            self.log.add(t, "target", cand.id, cand.parent_id, cand.rung, score)
+            if self.cfg.auto_stop:
+                self._stop("target")
+
+    def _judge(self, cand: Candidate, rung: int, n: int, score: float, t: float) -> None:
+        parent = self.archive.candidates.get(cand.parent_id) if cand.parent_id is not None else None
+        parent_score = child_same = None
+        if parent is not None and parent.rung >= 0:
+            shared = min(n, self.sizes[parent.rung])
+            parent_score, child_same = parent.mean_score(shared), cand.mean_score(shared)
+        decision = self.ladder.decide(
+            cand.id, rung, score, cand.parent_id, parent_score, child_same
+        )
+        if decision.promote:
+            cand.status = Status.PROMOTED
+            self.counts["promoted"][rung] += 1
+            self.log.add(t, "promote", cand.id, cand.parent_id, rung, score)
+            self.archive.rung_finished(cand, n, full=False)
+            self._enqueue(cand, rung + 1)
+        else:
+            cand.status = Status.PRUNED
+            self.counts["pruned"][rung] += 1
+            if decision.reason == "parent":
+                self.counts["pruned_parent"][rung] += 1
+            self.cands_in_flight -= 1
+            self.log.add(t, "prune", cand.id, cand.parent_id, rung, score)
+            self.archive.pruned(cand)
+        for forced_id, forced_rung in decision.forced:
+            forced = self.archive.candidates[forced_id]
+            forced.status = Status.PROMOTED
+            self.cands_in_flight += 1
+            self.counts["forced"][forced_rung] += 1
+            self.log.add(
+                t,
+                "force",
+                forced.id,
+                forced.parent_id,
+                forced_rung,
+                forced.mean_score(self.sizes[forced_rung]),
+            )
+            self.archive.rung_finished(forced, self.sizes[forced_rung], full=False)
+            self._enqueue(forced, forced_rung + 1)
+
+    # ------------------------------------------------------------------ mutation
+    def _wants_mutation(self) -> bool:
+        cfg = self.cfg
+        if self.mutating >= cfg.max_mutations_per_round:
+            return False
+        if (
+            cfg.max_candidates_in_flight is not None
+            and self.cands_in_flight >= cfg.max_candidates_in_flight
+        ):
+            return False
+        if self.queued_new + self.mutating >= cfg.queue_limit:
+            return False
+        if self.queued_new + self.mutating < cfg.mutation_buffer_min:
+            return True
+        # More work is needed when queued and incoming examples cannot fill the free slots.
+        incoming = self.queued_examples + self.mutating * self.sizes[0]
+        return self.in_flight + incoming < cfg.eval_concurrency
+
+    def _maybe_mutate(self) -> None:
+        if self.stopping:
+            return
+        budget = self.cfg.max_metric_calls
+        if budget is not None and self.launched >= budget:
+            return
+        while self._wants_mutation():
+            parent = self.archive.select_parent(self.rng)
+            if parent is None:
+                return
+            self._launch_mutation(parent)
+
+    def _launch_mutation(self, parent: Candidate) -> None:
+        names = list(parent.components)
+        turn = self._component_turn.get(parent.id, 0)
+        self._component_turn[parent.id] = turn + 1
+        component = names[turn % len(names)]  # round-robin over components
+        picked = self._reflection_positions(parent)
+        batch = [(self.examples[p], parent.traces[p]) for p in sorted(picked)]
+        seed = self.cfg.seed * 1_000_003 + self._mutation_seq
+        self._mutation_seq += 1
+        self.mutating += 1
+        self.cands_in_flight += 1
+        self.log.add(self.now(), "mutation_start", None, parent.id)
+        task = asyncio.ensure_future(self._mutate(parent, component, batch, seed))  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _reflection_positions(self, parent: Candidate) -> list[int]:
+        """Failed examples to show the reflection model, outside the first rung when possible:
+        children are first judged on the first rung, which must stay a fair test for them."""
+        k = self.cfg.reflection_minibatch_size
+        n = self.sizes[parent.rung]
+        failed = [p for p in range(n) if parent.traces[p].score < 1]  # type: ignore[union-attr]
+        outside = [p for p in failed if p >= self.sizes[0]]
+        picked = self.rng.sample(outside, min(k, len(outside)))
+        if len(picked) < k:
+            inside = [p for p in failed if p < self.sizes[0]]
+            picked += self.rng.sample(inside, min(k - len(picked), len(inside)))
+        return picked
+
+    async def _mutate(
+        self,
+        parent: Candidate,
+        component: str,
+        batch: list[tuple[Example, Trace]],
+        seed: int,
+    ) -> None:
+        text: str | None = None
+        try:
+            text = await self.adapter.propose(parent, component, batch, seed)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.log.add(self.now(), "mutation_failed", None, parent.id)
+            text = None
+            del exc
+        finally:
+            self.mutating -= 1
+            self.cands_in_flight -= 1
+            self.reflections += 1
+        try:
+            if text is not None and not self.stopping:
+                comps = dict(parent.components)
+                comps[component] = text
+                child = self._new_candidate(comps, parent, "mutation")
+                if child is not None:
+                    self.log.add(self.now(), "mutation", child.id, parent.id)
+                    self._enqueue(child, 0)
+            self._pump()
+        except Exception as exc:
+            self._fail(exc)
+
+    # ------------------------------------------------------------------ idle, progress, result
+    def _check_idle(self) -> None:
+        """Stop when nothing can happen any more: the budget is spent and the last calls are
+        back (queued work and pending mutations can no longer be evaluated), or there is no
+        work and no parent to mutate."""
+        if self.stopping or self.in_flight:
+            return
+        budget = self.cfg.max_metric_calls
+        if budget is not None and self.launched >= budget:
+            self._stop("budget")
+        elif not self.mutating and not self._heap:
+            self._stop("exhausted")
+
+    def _snapshot(self, t: float) -> None:
+        if self.on_progress is None:
+            return
+        try:
+            self.on_progress(self.progress(t))
+        except Exception as exc:
+            self._fail(exc)
+
+    def progress(self, t: float | None = None) -> dict[str, Any]:
+        t = self.now() if t is None else t
+        best = self.archive.best_quality
+        return {
+            "label": self.label,
+            "time": t,
+            "metric_calls": self.finished_calls + self.failed_calls,
+            "in_flight": self.in_flight,
+            "mutating": self.mutating,
+            "queued": self.queued_new,
+            "candidates": len(self.archive),
+            "pruned": sum(self.counts["pruned"]),
+            "best_quality": best if math.isfinite(best) else None,
+        }
+
+    def counters(self) -> dict[str, int]:
+        return {
+            "in_flight": self.in_flight,
+            "mutating": self.mutating,
+            "queued_new": self.queued_new,
+            "queued_examples": self.queued_examples,
+            "candidates_in_flight": self.cands_in_flight,
+            "tasks": len(self._tasks),
+        }
+
+    def _result(self) -> RunResult:
+        duration = self._t_end if self._t_end is not None else self.now()
+        best = self.archive.best
+        rung_counts = pd.DataFrame(
+            {"rung": range(len(self.sizes)), "examples": self.sizes, **self.counts}
+        )
+        rung_counts["completed"] = 0
+        rung_counts.loc[len(self.sizes) - 1, "completed"] = self.counts["finished"][-1]
+        util = self._area / (self.cfg.eval_concurrency * duration) if duration > 0 else 0.0
+        return RunResult(
+            label=self.label,
+            best_candidate=dict(best.components) if best else {},
+            best_quality=self.archive.best_quality if best else float("nan"),
+            best_id=best.id if best else None,
+            stop_reason=self.stop_reason,
+            time_to_target=self.time_to_target,
+            wall_time=duration,
+            metric_calls=self.finished_calls,
+            failed_calls=self.failed_calls,
+            reflection_calls=self.reflections,
+            candidates=len(self.archive),
+            utilization=util,
+            rung_sizes=tuple(self.sizes),
+            rung_counts=rung_counts,
+            events=self.log.frame(),
+            config=self.cfg,
+            time_mode=self.time_mode,
+            simulated=self.simulated,
+            lineage=self.archive.lineage(best.id) if best else [],
+            final_counters=self.counters(),
+        )

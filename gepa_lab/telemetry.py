@@ -1,0 +1,142 @@
+"""What a run did, recorded cheaply while it runs and summarised when it ends."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from .config import Config
+
+EVENT_COLUMNS = ("time", "event", "candidate", "parent", "rung", "score")
+
+
+class EventLog:
+    """Append-only list of event tuples; a DataFrame only on demand (appending stays ~1 us)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[float, str, int | None, int | None, int | None, float | None]] = []
+
+    def add(
+        self,
+        time: float,
+        event: str,
+        candidate: int | None = None,
+        parent: int | None = None,
+        rung: int | None = None,
+        score: float | None = None,
+    ) -> None:
+        self.rows.append((time, event, candidate, parent, rung, score))
+
+    def frame(self) -> pd.DataFrame:
+        df = pd.DataFrame(self.rows, columns=list(EVENT_COLUMNS))
+        return df.astype({"candidate": "Int64", "parent": "Int64", "rung": "Int64"})
+
+
+@dataclass
+class RunResult:
+    """The outcome of one optimization run.
+
+    Times are seconds from the start of the run: simulated seconds when ``time_mode`` is
+    ``"virtual"``, real seconds otherwise. ``simulated`` says whether the LLM was the simulated
+    world; reports must say so.
+    """
+
+    label: str
+    best_candidate: dict[str, str]
+    best_quality: float  # mean score on the full training set (final rung)
+    best_id: int | None
+    stop_reason: str
+    time_to_target: float | None
+    wall_time: float
+    metric_calls: int  # task-model calls that finished (example evaluations)
+    failed_calls: int
+    reflection_calls: int
+    candidates: int
+    utilization: float  # mean in-flight task calls / eval_concurrency
+    rung_sizes: tuple[int, ...]
+    rung_counts: pd.DataFrame
+    events: pd.DataFrame
+    config: Config
+    time_mode: str
+    simulated: bool
+    lineage: list[int] = field(default_factory=list)  # ids from a seed down to the best
+    final_counters: dict[str, int] = field(default_factory=dict)  # in-flight counters at the end
+
+    @property
+    def llm_calls(self) -> int:
+        return self.metric_calls + self.failed_calls + self.reflection_calls
+
+    @property
+    def throughput(self) -> float:
+        """Finished task calls per second of (virtual or real) run time."""
+        return self.metric_calls / self.wall_time if self.wall_time > 0 else 0.0
+
+    @property
+    def pruned_first_rung(self) -> float:
+        """Fraction of candidates that finished rung 0 and went no further."""
+        row = self.rung_counts.iloc[0]
+        if len(self.rung_sizes) == 1 or row["finished"] == 0:
+            return 0.0
+        return float(row["pruned"] - row["forced"]) / float(row["finished"])
+
+    def curve(self) -> pd.DataFrame:
+        """Best full-set quality over time: one row per new best, starting at t=0 with nothing."""
+        ev = self.events
+        best = ev.loc[ev["event"] == "new_best", ["time", "score"]].rename(
+            columns={"score": "quality"}
+        )
+        return best.reset_index(drop=True)
+
+    def summary(self) -> dict[str, Any]:
+        """Plain numbers for tables and ``result.json``."""
+        return {
+            "label": self.label,
+            "best_quality": round(self.best_quality, 4),
+            "time_to_target_s": None
+            if self.time_to_target is None
+            else round(self.time_to_target, 2),
+            "wall_time_s": round(self.wall_time, 2),
+            "stop_reason": self.stop_reason,
+            "metric_calls": self.metric_calls,
+            "failed_calls": self.failed_calls,
+            "reflection_calls": self.reflection_calls,
+            "llm_calls": self.llm_calls,
+            "candidates": self.candidates,
+            "throughput_calls_per_s": round(self.throughput, 2),
+            "utilization": round(self.utilization, 4),
+            "pruned_first_rung": round(self.pruned_first_rung, 4),
+            "rung_sizes": list(self.rung_sizes),
+            "time_mode": self.time_mode,
+            "simulated": self.simulated,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.summary()
+        out["best_candidate"] = self.best_candidate
+        out["lineage"] = self.lineage
+        out["config"] = {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.config).items()
+        }
+        out["rung_counts"] = self.rung_counts.to_dict(orient="records")
+        curve = self.curve()
+        out["curve"] = [
+            {"time": float(t), "quality": float(q)}
+            for t, q in zip(curve["time"], curve["quality"], strict=True)
+        ]
+        return _finite(out)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN/inf: make them null, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if hasattr(value, "item"):  # numpy scalars
+        return _finite(value.item())
+    return value

@@ -1,0 +1,184 @@
+"""The streaming pipeline on the simulated world: nested shards, stops, counters, failures."""
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+import gepa_lab as gl
+from gepa_lab.adapter import LLMAdapter
+from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
+
+SEED = "You are a helpful assistant. Solve the math problem."
+TRAIN = synthetic_aime(40, seed=3)
+
+
+class CountingAdapter(LLMAdapter):
+    """Records every (candidate, example) evaluated; optionally fails some calls."""
+
+    def __init__(self, provider, fail_every: int = 0):
+        super().__init__(provider, TASK_MODEL, REFLECTION_MODEL)
+        self.pairs: Counter = Counter()
+        self.fail_every = fail_every
+
+    async def evaluate(self, candidate, example):
+        self.pairs[(candidate.id, example.id)] += 1
+        if self.fail_every and sum(self.pairs.values()) % self.fail_every == 0:
+            raise ConnectionError("simulated outage")
+        return await super().evaluate(candidate, example)
+
+
+def turbo(**kw):
+    base = gl.benchmark_overrides(gl.adaptive_config(40, "aggressive", 64), 64)
+    return base.replace(**{"max_metric_calls": 20000, **kw})
+
+
+def test_nested_shards_evaluate_each_example_once():
+    adapter = CountingAdapter(SimProvider())
+    cfg = turbo(cohort_quantile=0.0, target_quality=None, max_metric_calls=3000)
+    res = gl.optimize_sync(SEED, TRAIN, cfg, adapter=adapter, time_mode="virtual")
+    assert max(adapter.pairs.values()) == 1  # a promotion never re-evaluates an example
+    completed = res.events.loc[res.events.event == "eval_end"]
+    full = completed.loc[completed.rung == len(res.rung_sizes) - 1, "candidate"]
+    assert len(full) > 0
+    for cid in full:
+        seen = [ex for (c, ex) in adapter.pairs if c == cid]
+        assert len(seen) == len(TRAIN)
+    # rung 0 is the same prefix for every candidate
+    first = [{ex for (c, ex) in adapter.pairs if c == cid} for cid in full[:5]]
+    order = {ex for ex in set.intersection(*first)}
+    assert len(order) == len(TRAIN)
+    assert res.rung_sizes == (2, 8, 40)
+
+
+def test_auto_stop_on_target_only_on_full_rung():
+    provider = SimProvider()
+    res = gl.optimize_sync(
+        SEED,
+        TRAIN,
+        turbo(target_quality=0.5),
+        provider=provider,
+        task_model=TASK_MODEL,
+        reflection_model=REFLECTION_MODEL,
+        time_mode="virtual",
+    )
+    assert res.stop_reason == "target"
+    hit = res.events.loc[res.events.event == "target"].iloc[0]
+    assert hit.rung == len(res.rung_sizes) - 1 and hit.score >= 0.5
+    assert res.time_to_target == pytest.approx(hit.time)
+    assert res.best_quality >= 0.5 and res.wall_time == pytest.approx(res.time_to_target)
+    assert res.final_counters == dict.fromkeys(res.final_counters, 0)
+    assert provider.stats.in_flight == 0
+
+
+def test_without_auto_stop_the_budget_ends_the_run():
+    res = gl.optimize_sync(
+        SEED,
+        TRAIN,
+        turbo(target_quality=0.4, auto_stop=False, max_metric_calls=4000),
+        time_mode="virtual",
+    )
+    assert res.stop_reason == "budget"
+    assert res.time_to_target is not None and res.time_to_target < res.wall_time
+    assert res.metric_calls <= 4000
+    assert res.final_counters == dict.fromkeys(res.final_counters, 0)
+
+
+def test_wall_time_stop_in_real_time_returns_counters_to_zero():
+    provider = SimProvider(time_scale=0.01)
+    res = gl.optimize_sync(
+        SEED,
+        TRAIN,
+        turbo(max_wall_time=0.3),
+        provider=provider,
+        task_model=TASK_MODEL,
+        reflection_model=REFLECTION_MODEL,
+    )
+    assert res.stop_reason == "wall_time"
+    assert res.final_counters == dict.fromkeys(res.final_counters, 0)
+    assert provider.stats.in_flight == 0
+    assert (res.events.event == "mutation").any()
+
+
+def test_failed_calls_are_recorded_not_fatal():
+    adapter = CountingAdapter(SimProvider(), fail_every=7)
+    res = gl.optimize_sync(
+        SEED, TRAIN, turbo(max_metric_calls=1500), adapter=adapter, time_mode="virtual"
+    )
+    assert res.failed_calls > 0
+    assert res.metric_calls + res.failed_calls == sum(adapter.pairs.values())
+    assert res.final_counters == dict.fromkeys(res.final_counters, 0)
+
+
+def test_virtual_runs_repeat_exactly():
+    a = gl.optimize_sync(SEED, TRAIN, turbo(target_quality=0.5), time_mode="virtual")
+    b = gl.optimize_sync(SEED, TRAIN, turbo(target_quality=0.5), time_mode="virtual")
+    assert a.events.equals(b.events) and a.best_candidate == b.best_candidate
+
+
+def test_turbo_reaches_target_sooner_than_classic():
+    turbo_res = gl.optimize_sync(SEED, TRAIN, turbo(target_quality=0.55), time_mode="virtual")
+    classic = gl.optimize_sync(
+        SEED,
+        TRAIN,
+        gl.classic_config(target_quality=0.55, max_metric_calls=6000),
+        time_mode="virtual",
+    )
+    assert turbo_res.time_to_target is not None and classic.time_to_target is not None
+    assert turbo_res.time_to_target < classic.time_to_target
+    # classic: one candidate at a time, whole set, no pruning
+    assert classic.rung_sizes == (40,) and classic.rung_counts["pruned"].sum() == 0
+    starts = classic.events.loc[classic.events.event == "eval_start", "time"].to_numpy()
+    ends = classic.events.loc[classic.events.event == "eval_end", "time"].to_numpy()
+    assert all(s >= e for s, e in zip(starts[1:], ends[:-1], strict=False))
+
+
+def test_result_summary_and_events_frame():
+    res = gl.optimize_sync(SEED, TRAIN, turbo(target_quality=0.5), time_mode="virtual")
+    s = res.summary()
+    assert s["simulated"] is True and s["time_mode"] == "virtual"
+    assert 0 < s["utilization"] <= 1 and 0 <= s["pruned_first_rung"] <= 1
+    assert set(res.events.columns) == {"time", "event", "candidate", "parent", "rung", "score"}
+    assert res.events.time.is_monotonic_increasing
+    assert res.lineage[-1] == res.best_id and res.lineage[0] == 0
+    curve = res.curve()
+    assert curve.quality.is_monotonic_increasing and curve.quality.iloc[-1] == res.best_quality
+    assert res.to_json()["best_candidate"] == res.best_candidate
+
+
+def test_api_validation():
+    with pytest.raises(ValueError, match="never stop"):
+        gl.optimize_sync(SEED, TRAIN, gl.Config())
+    with pytest.raises(ValueError, match="time_mode"):
+        gl.optimize_sync(SEED, TRAIN, turbo(), time_mode="fast")
+    with pytest.raises(ValueError, match=r"trainset\[1\]\.answer"):
+        gl.optimize_sync(
+            SEED, [{"problem": "p", "answer": 1}, {"problem": "q", "answer": 1000}], turbo()
+        )
+    with pytest.raises(ValueError, match="seed"):
+        gl.optimize_sync("", TRAIN, turbo())
+
+    class Remote:
+        async def complete(self, request):
+            raise AssertionError("never called")
+
+    with pytest.raises(ValueError, match="virtual"):
+        gl.optimize_sync(
+            SEED,
+            TRAIN,
+            turbo(),
+            provider=Remote(),
+            task_model="m",
+            reflection_model="r",
+            time_mode="virtual",
+        )
+
+
+def test_sync_wrapper_refuses_running_loop_and_async_api_works():
+    async def main():
+        with pytest.raises(RuntimeError, match=r"await gepa_lab\.optimize"):
+            gl.optimize_sync(SEED, TRAIN, turbo())
+        return await gl.optimize(SEED, TRAIN, turbo(target_quality=0.5), time_mode="virtual")
+
+    res = asyncio.run(main())
+    assert res.stop_reason == "target"

@@ -1,0 +1,151 @@
+"""The simulated world is deterministic, and reflection on failures raises quality."""
+
+import asyncio
+import random
+
+import pytest
+
+from gepa_lab.adapter import extract_instruction, reflection_prompt
+from gepa_lab.engine.candidate import Trace
+from gepa_lab.provider import ChatRequest
+from gepa_lab.scoring import FORMAT_FEEDBACK, score_answer
+from gepa_lab.sim import Latency, SimProvider, decode, p_correct, synthetic_aime
+from gepa_lab.sim.reflection_model import reflect
+from gepa_lab.sim.skills import FORMAT, HABITS, SKILLS
+from gepa_lab.sim.task_model import answer
+from gepa_lab.virtual_time import run_virtual
+
+SEED = "You are a helpful assistant. Solve the math problem."
+ALL_HINTS = "\n".join([SEED, *(h.hint for h in HABITS), *(s.hint for s in SKILLS)])
+
+
+def quality(instruction, examples):
+    return sum(
+        score_answer(answer(instruction, e.problem), e.answer).value for e in examples
+    ) / len(examples)
+
+
+def test_dataset_is_deterministic_and_aime_shaped():
+    a, b = synthetic_aime(50, seed=7), synthetic_aime(50, seed=7)
+    assert a == b and a != synthetic_aime(50, seed=8)
+    assert len({e.problem for e in a}) == 50 and len({e.id for e in a}) == 50
+    assert all(0 <= e.answer <= 999 and e.answer == decode(e.problem).answer for e in a)
+    assert all(1 <= len(decode(e.problem).skills) <= 3 for e in a)
+    with pytest.raises(ValueError, match="n=0"):
+        synthetic_aime(0)
+
+
+def test_task_model_depends_on_prompt_content():
+    ex = synthetic_aime(200, seed=1)
+    assert [answer(SEED, e.problem) for e in ex[:20]] == [answer(SEED, e.problem) for e in ex[:20]]
+    seed_q, full_q = quality(SEED, ex), quality(ALL_HINTS, ex)
+    assert seed_q < 0.1 and full_q > 0.6
+    with_format = f"{SEED}\n{FORMAT.hint}"
+    assert all(
+        score_answer(answer(with_format, e.problem), e.answer).feedback != FORMAT_FEEDBACK
+        for e in ex
+    )
+    hard = max(ex, key=lambda e: decode(e.problem).difficulty)
+    easy = min(ex, key=lambda e: decode(e.problem).difficulty)
+    assert p_correct(ALL_HINTS, easy.problem) > p_correct(ALL_HINTS, hard.problem)
+
+
+def test_wrong_answers_say_what_went_wrong():
+    ex = synthetic_aime(100, seed=2)
+    for e in ex:
+        out = answer(SEED, e.problem)
+        if score_answer(out, e.answer).value == 0 and "###" in out:
+            skills = decode(e.problem).skills
+            assert any(s.failure in out for s in skills)
+
+
+def test_reflection_adds_what_failures_point_at_and_is_reproducible():
+    ex = synthetic_aime(60, seed=4)
+    failed = [(e, answer(SEED, e.problem)) for e in ex[:10]]
+    traces = [(e, Trace(0.0, out, score_answer(out, e.answer).feedback)) for e, out in failed]
+    request = reflection_prompt(SEED, traces[:3])
+    assert reflect(request, 1) == reflect(request, 1)
+    texts = {extract_instruction(reflect(request, s)) for s in range(20)}
+    assert len(texts) > 1  # sampling varies with the seed
+    needed = {s.key for e, _ in traces[:3] for s in decode(e.problem).skills}
+    new = extract_instruction(reflect(request, 3))
+    assert any(s.hint in new for s in SKILLS if s.key in needed)
+
+
+def test_reflection_on_failures_raises_quality():
+    train, held_out = synthetic_aime(60, seed=5), synthetic_aime(100, seed=6)
+    rng = random.Random(0)
+    current = SEED
+    for step in range(12):
+        fails = [e for e in train if score_answer(answer(current, e.problem), e.answer).value == 0]
+        batch = rng.sample(fails, 3)
+        traces = [
+            (
+                e,
+                Trace(
+                    0.0,
+                    answer(current, e.problem),
+                    score_answer(answer(current, e.problem), e.answer).feedback,
+                ),
+            )
+            for e in batch
+        ]
+        child = extract_instruction(reflect(reflection_prompt(current, traces), step))
+        if quality(child, train) >= quality(current, train):
+            current = child
+    assert quality(current, held_out) > quality(SEED, held_out) + 0.3
+
+
+def test_latency_distributions():
+    uni = Latency("uniform", 1.0, 3.0)
+    assert uni.sample(0.0) == 1.0 and uni.sample(0.999) == pytest.approx(2.998)
+    logn = Latency("lognormal", 0.1, 5.0, median=1.0, sigma=0.5)
+    assert logn.sample(0.5) == pytest.approx(1.0) and 0.1 <= logn.sample(0.001) < 1.0
+    assert Latency.fixed(0.5).sample(0.3) == 0.5
+    with pytest.raises(ValueError, match="kind"):
+        Latency("gamma")
+    with pytest.raises(ValueError, match="low"):
+        Latency("uniform", 3.0, 1.0)
+
+
+def test_provider_serves_both_models_with_virtual_latency():
+    provider = SimProvider()
+    ex = synthetic_aime(3, seed=0)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        reqs = [ChatRequest("sim-task", (("system", SEED), ("user", e.problem))) for e in ex]
+        outs = await asyncio.gather(*(provider.complete(r) for r in reqs))
+        task_time = loop.time() - t0
+        refl = await provider.complete(
+            ChatRequest("sim-reflect", (("user", "```\nx\n```"),), seed=1)
+        )
+        with pytest.raises(ValueError, match="unknown model"):
+            await provider.complete(ChatRequest("gpt-9", (("user", "hi"),)))
+        return outs, task_time, refl
+
+    outs, task_time, refl = run_virtual(main)
+    assert 1.0 <= task_time <= 3.0  # concurrent calls: the slowest one, in simulated seconds
+    assert all(o.prompt_tokens > 0 and o.completion_tokens > 0 for o in outs)
+    assert "```" in refl.text
+    assert provider.stats.calls == {"sim-task": 3, "sim-reflect": 1}
+    assert provider.stats.max_in_flight == 3 and provider.stats.in_flight == 0
+
+
+def test_virtual_time_jumps_and_detects_nothing_left_to_wait_for(monkeypatch):
+    import gepa_lab.virtual_time as vt
+
+    async def sleeper():
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(asyncio.sleep(s) for s in (5, 60, 3600)))
+        return loop.time()
+
+    assert run_virtual(sleeper) == pytest.approx(3600)
+    monkeypatch.setattr(vt, "DEADLOCK_SECONDS", 0.05)
+
+    async def stuck():
+        await asyncio.get_running_loop().create_future()
+
+    with pytest.raises(RuntimeError, match="nothing scheduled"):
+        run_virtual(stuck)

@@ -83,7 +83,7 @@ class RunResult:
         return float(row["pruned"] - row["forced"]) / float(row["finished"])
 
     def curve(self) -> pd.DataFrame:
-        """Best full-set quality over time: one row per new best, starting at t=0 with nothing."""
+        """Best full-set quality over time: one row per new best on the full training set."""
         ev = self.events
         best = ev.loc[ev["event"] == "new_best", ["time", "score"]].rename(
             columns={"score": "quality"}

@@ -1,0 +1,100 @@
+"""End to end: the AIME notebook under papermill, then its HTML report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import papermill as pm
+import pytest
+from papermill.exceptions import PapermillExecutionError
+
+from gepa_lab.report import export_html
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "aime.ipynb"
+TINY = {"dataset_size": 20, "max_concurrency": 64, "target_quality": 0.5}
+
+
+def _execute(out_dir: Path, **parameters: object) -> Path:
+    out = out_dir / "aime.ipynb"
+    pm.execute_notebook(
+        str(NOTEBOOK),
+        str(out),
+        parameters={**TINY, "output_dir": str(out_dir), **parameters},
+        kernel_name="python3",
+        cwd=str(out_dir),
+        progress_bar=False,
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _execute(tmp_path_factory.mktemp("aime"))
+
+
+@pytest.mark.notebook
+def test_notebook_writes_both_runs_to_result_json(executed):
+    result = json.loads((executed.parent / "result.json").read_text())
+    assert result["simulated"] is True
+    assert result["time_mode"] == "virtual"
+    assert result["parameters"]["dataset_size"] == TINY["dataset_size"]
+    assert set(result["runs"]) == {"turbo", "gepa"}
+    for run in result["runs"].values():
+        assert isinstance(run["best_quality"], int | float)
+        assert 0.0 <= run["best_quality"] <= 1.0
+        assert run["curve"], "a run with no new best on the full set"
+    turbo = result["runs"]["turbo"]
+    assert turbo["time_to_target_s"] is not None
+    assert turbo["rung_counts"]
+    gepa = result["runs"]["gepa"]
+    if gepa["time_to_target_s"] is not None:
+        assert result["speedup"] == pytest.approx(
+            gepa["time_to_target_s"] / turbo["time_to_target_s"], rel=0.01
+        )
+
+
+@pytest.mark.notebook
+def test_html_report_shows_results_but_no_code(executed, tmp_path):
+    html_path = export_html(executed, tmp_path / "reports")
+    assert html_path == tmp_path / "reports" / "aime.html"
+    html = html_path.read_text(encoding="utf-8")
+    assert "data:image/png;base64" in html
+    assert "synthetic_aime(" not in html
+    assert "await gl.optimize" not in html
+    assert "simulated" in html.lower()
+    assert "<title>Classic GEPA vs. turbo GEPA on simulated AIME</title>" in html
+
+
+@pytest.mark.notebook
+def test_invalid_run_parameter_fails_with_its_name(tmp_path):
+    with pytest.raises(PapermillExecutionError) as failure:
+        _execute(tmp_path, run="nonsense")
+    assert failure.value.ename == "ValueError"
+    assert "run='nonsense'" in str(failure.value)
+
+
+def _report_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gepa_lab.report", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_report_cli_explains_a_missing_notebook(tmp_path):
+    proc = _report_cli(str(tmp_path / "missing.ipynb"), "--out-dir", str(tmp_path))
+    assert proc.returncode != 0
+    assert "no such notebook" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_report_cli_refuses_a_notebook_that_never_ran(tmp_path):
+    proc = _report_cli(str(NOTEBOOK), "--out-dir", str(tmp_path))
+    assert proc.returncode != 0
+    assert "not an executed notebook" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not list(tmp_path.iterdir())

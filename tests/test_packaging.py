@@ -1,0 +1,87 @@
+"""What a fresh clone relies on: install files, clean notebooks, CI doing what the README says."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+import yaml  # installed with jupyterlab (via jupyter-events)
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+MAIN_COMMAND = (
+    "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' && mkdir -p reports/runs && "
+    ".venv/bin/papermill notebooks/aime.ipynb reports/runs/aime.ipynb -k python3 "
+    "-p output_dir reports/runs && .venv/bin/python -m gepa_lab.report reports/runs/aime.ipynb"
+)
+TEST_COMMAND = (
+    "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' && .venv/bin/python -m pytest -q"
+)
+
+
+def test_environment_yml_mirrors_pyproject():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["name"] == "gepa-lab"
+    assert env["channels"] == ["conda-forge"]
+    deps = env["dependencies"]
+    assert "python=3.11" in deps and "pip" in deps
+    assert [d for d in deps if isinstance(d, dict)] == [{"pip": ["-e .[dev]"]}]
+
+
+def test_notebooks_exist():
+    assert ROOT / "notebooks" / "aime.ipynb" in NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == "python3"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name}: a code cell has outputs"
+            assert cell.execution_count is None, f"{path.name}: a code cell has a count"
+
+
+def test_aime_parameters_are_typed_and_inspectable():
+    nb = nbformat.read(ROOT / "notebooks" / "aime.ipynb", as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and tagged[0].cell_type == "code"
+    params = pm.inspect_notebook(str(ROOT / "notebooks" / "aime.ipynb"))
+    expected = {
+        "run": "str",
+        "dataset_size": "int",
+        "seed": "int",
+        "target_quality": "float",
+        "max_concurrency": "int",
+        "profile": "str",
+        "classic_concurrency": "int",
+        "max_metric_calls": "int",
+        "time_mode": "str",
+        "output_dir": "str",
+    }
+    assert {name: p["inferred_type_name"] for name, p in params.items()} == expected
+    assert params["run"]["default"] == '"both"'
+    assert params["time_mode"]["default"] == '"virtual"'
+    assert all(p["help"] for p in params.values()), "every parameter explains itself"
+
+
+def test_ci_script_is_executable_and_runs_the_readme_test_command():
+    ci = ROOT / ".ci" / "run"
+    assert os.access(ci, os.X_OK)
+    lines = [line.strip() for line in ci.read_text().splitlines()]
+    assert lines[0] == "#!/usr/bin/env bash" and "set -euo pipefail" in lines
+    commands = [(i, line) for i, line in enumerate(lines) if line and not line.startswith("#")]
+    steps = TEST_COMMAND.split(" && ")
+    positions = [next(i for i, line in commands if step in line) for step in steps]
+    assert positions == sorted(positions), "the README's steps run in the README's order"
+    assert TEST_COMMAND in ci.read_text()
+
+
+def test_readme_opens_with_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    blocks = readme.split("```bash\n")[1:3]
+    assert [b.split("\n```")[0].strip() for b in blocks] == [MAIN_COMMAND, TEST_COMMAND]

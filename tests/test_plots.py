@@ -1,0 +1,83 @@
+"""Comparison figure and table, on two small real runs in the simulated world."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+from matplotlib.figure import Figure
+
+import gepa_lab as gl
+from gepa_lab.plots import COMPARISON_COLUMNS, comparison_table, plot_quality_over_time
+from gepa_lab.sim import synthetic_aime
+
+SEED = "You are a helpful assistant. Solve the math problem."
+TARGET = 0.5
+
+
+@pytest.fixture(scope="module")
+def runs() -> list[gl.RunResult]:
+    train = synthetic_aime(20)
+    turbo = gl.benchmark_overrides(gl.adaptive_config(20, "aggressive", 64), 64).replace(
+        target_quality=TARGET, max_metric_calls=20000
+    )
+    classic = gl.classic_config(target_quality=TARGET, max_metric_calls=3000)
+    return [
+        gl.optimize_sync(SEED, train, turbo, time_mode="virtual", label="turbo"),
+        gl.optimize_sync(SEED, train, classic, time_mode="virtual", label="gepa"),
+    ]
+
+
+def test_figure_has_a_line_per_run_plus_the_target(runs):
+    fig = plot_quality_over_time(runs, target=TARGET)
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.lines] == ["turbo", "gepa", f"target {TARGET:g}"]
+    assert ax.get_xlabel() == "wall-clock time (simulated s)"
+    assert "(simulated)" in ax.get_title()
+    for line, run in zip(ax.lines, runs, strict=False):
+        xs = line.get_xdata()
+        assert xs[0] == 0.0 and xs[-1] == pytest.approx(run.wall_time)
+    # One marker per run that reached the target.
+    assert len(ax.collections) == sum(r.time_to_target is not None for r in runs)
+
+
+def test_figure_draws_into_a_given_axes(runs):
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert plot_quality_over_time(runs, ax=ax) is fig
+    assert len(ax.lines) == len(runs)  # no target line without a target
+
+
+def test_table_is_indexed_by_label_and_measures_speedup_against_gepa(runs):
+    table = comparison_table(runs)
+    assert list(table.index) == ["turbo", "gepa"]
+    assert tuple(table.columns) == COMPARISON_COLUMNS
+    assert table.loc["gepa", "speedup"] == 1.0
+    turbo, gepa = runs
+    expected = gepa.time_to_target / turbo.time_to_target
+    assert table.loc["turbo", "speedup"] == pytest.approx(expected, abs=0.01)
+    assert table.loc["turbo", "LLM calls"] == turbo.llm_calls
+    assert table.loc["gepa", "pruned at first rung"] == 0.0
+    assert table.loc["turbo", "stop reason"] == "target"
+
+
+def test_without_gepa_the_slowest_run_to_target_is_the_baseline(runs):
+    turbo, gepa = runs
+    renamed = dataclasses.replace(gepa, label="classic")
+    stalled = dataclasses.replace(turbo, label="stalled", time_to_target=None)
+    table = comparison_table([turbo, renamed, stalled])
+    slowest = max(("turbo", "classic"), key=lambda k: table.loc[k, "time to target (s)"])
+    assert table.loc[slowest, "speedup"] == 1.0
+    assert math.isnan(table.loc["stalled", "speedup"])
+    assert math.isnan(table.loc["stalled", "time to target (s)"])
+
+
+def test_refuses_ambiguous_or_incomparable_runs(runs):
+    turbo, gepa = runs
+    with pytest.raises(ValueError, match="unique"):
+        comparison_table([turbo, dataclasses.replace(gepa, label="turbo")])
+    with pytest.raises(ValueError, match="not comparable"):
+        plot_quality_over_time([turbo, dataclasses.replace(gepa, time_mode="real")])
+    with pytest.raises(ValueError, match="at least one"):
+        comparison_table([])

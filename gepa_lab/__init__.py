@@ -14,11 +14,12 @@ from .config import (
 )
 from .data import Example, examples_from_rows
 from .limits import max_concurrency_from_fd_limit, raise_fd_limit
-from .telemetry import RunResult
+from .telemetry import ProgressPrinter, RunResult
 
 __all__ = [
     "Config",
     "Example",
+    "ProgressPrinter",
     "RunResult",
     "adaptive_config",
     "benchmark_overrides",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -33,6 +35,35 @@ class EventLog:
     def frame(self) -> pd.DataFrame:
         df = pd.DataFrame(self.rows, columns=list(EVENT_COLUMNS))
         return df.astype({"candidate": "Int64", "parent": "Int64", "rung": "Int64"})
+
+
+class ProgressPrinter:
+    """An ``on_progress`` callback printing one line at most every ``every`` real seconds.
+
+    Throttled by real time, so a long run against a real provider reports steadily while a run
+    on the virtual clock (done in a second) stays quiet.
+    """
+
+    def __init__(self, every: float = 10.0, stream=None) -> None:
+        if every <= 0:
+            raise ValueError(f"ProgressPrinter.every={every} is invalid: must be > 0")
+        self.every = every
+        self.stream = stream
+        self._last = time.monotonic()
+
+    def __call__(self, p: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if now - self._last < self.every:
+            return
+        self._last = now
+        best = "none yet" if p["best_quality"] is None else f"{p['best_quality']:.3f}"
+        print(
+            f"[{p['label']}] t={p['time']:.0f}s calls={p['metric_calls']} "
+            f"in flight={p['in_flight']} mutating={p['mutating']} queued={p['queued']} "
+            f"candidates={p['candidates']} pruned={p['pruned']} best={best}",
+            file=self.stream or sys.stdout,
+            flush=True,
+        )
 
 
 @dataclass

@@ -182,3 +182,25 @@ def test_sync_wrapper_refuses_running_loop_and_async_api_works():
 
     res = asyncio.run(main())
     assert res.stop_reason == "target"
+
+
+def test_progress_printer_reports_throttled_lines():
+    import io
+
+    stream = io.StringIO()
+    printer = gl.ProgressPrinter(every=0.01, stream=stream)
+    provider = SimProvider(time_scale=0.005)
+    res = gl.optimize_sync(
+        SEED,
+        TRAIN,
+        turbo(target_quality=0.5),
+        provider=provider,
+        task_model=TASK_MODEL,
+        reflection_model=REFLECTION_MODEL,
+        on_progress=printer,
+    )
+    lines = stream.getvalue().splitlines()
+    assert res.stop_reason == "target" and lines
+    assert all(line.startswith("[turbo] t=") and "in flight=" in line for line in lines)
+    with pytest.raises(ValueError, match="every"):
+        gl.ProgressPrinter(every=0)

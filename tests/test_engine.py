@@ -33,6 +33,19 @@ def turbo(**kw):
     return base.replace(**{"max_metric_calls": 20000, **kw})
 
 
+def run_with(provider, cfg, **kw):
+    """A run on an explicit simulated provider (so tests can read its stats)."""
+    return gl.optimize_sync(
+        SEED,
+        TRAIN,
+        cfg,
+        provider=provider,
+        task_model=TASK_MODEL,
+        reflection_model=REFLECTION_MODEL,
+        **kw,
+    )
+
+
 def test_nested_shards_evaluate_each_example_once():
     adapter = CountingAdapter(SimProvider())
     cfg = turbo(cohort_quantile=0.0, target_quality=None, max_metric_calls=3000)
@@ -53,15 +66,7 @@ def test_nested_shards_evaluate_each_example_once():
 
 def test_auto_stop_on_target_only_on_full_rung():
     provider = SimProvider()
-    res = gl.optimize_sync(
-        SEED,
-        TRAIN,
-        turbo(target_quality=0.5),
-        provider=provider,
-        task_model=TASK_MODEL,
-        reflection_model=REFLECTION_MODEL,
-        time_mode="virtual",
-    )
+    res = run_with(provider, turbo(target_quality=0.5), time_mode="virtual")
     assert res.stop_reason == "target"
     hit = res.events.loc[res.events.event == "target"].iloc[0]
     assert hit.rung == len(res.rung_sizes) - 1 and hit.score >= 0.5
@@ -86,14 +91,7 @@ def test_without_auto_stop_the_budget_ends_the_run():
 
 def test_wall_time_stop_in_real_time_returns_counters_to_zero():
     provider = SimProvider(time_scale=0.01)
-    res = gl.optimize_sync(
-        SEED,
-        TRAIN,
-        turbo(max_wall_time=0.3),
-        provider=provider,
-        task_model=TASK_MODEL,
-        reflection_model=REFLECTION_MODEL,
-    )
+    res = run_with(provider, turbo(max_wall_time=0.3))
     assert res.stop_reason == "wall_time"
     assert res.final_counters == dict.fromkeys(res.final_counters, 0)
     assert provider.stats.in_flight == 0
@@ -190,15 +188,7 @@ def test_progress_printer_reports_throttled_lines():
     stream = io.StringIO()
     printer = gl.ProgressPrinter(every=0.01, stream=stream)
     provider = SimProvider(time_scale=0.005)
-    res = gl.optimize_sync(
-        SEED,
-        TRAIN,
-        turbo(target_quality=0.5),
-        provider=provider,
-        task_model=TASK_MODEL,
-        reflection_model=REFLECTION_MODEL,
-        on_progress=printer,
-    )
+    res = run_with(provider, turbo(target_quality=0.5), on_progress=printer)
     lines = stream.getvalue().splitlines()
     assert res.stop_reason == "target" and lines
     assert all(line.startswith("[turbo] t=") and "in flight=" in line for line in lines)

@@ -1,0 +1,59 @@
+"""``python -m gepa_lab.sim serve``: the simulated world as an OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from .latency import Latency
+from .provider import SimProvider
+from .server import ServerConfig, SimServer, serve
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m gepa_lab.sim", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve /v1/chat/completions, /v1/models and /stats")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--rpm", type=int, default=None, help="requests per minute (429 beyond)")
+    s.add_argument("--tpm", type=int, default=None, help="tokens per minute (429 beyond)")
+    s.add_argument("--p-5xx", type=float, default=0.0)
+    s.add_argument("--p-timeout", type=float, default=0.0)
+    s.add_argument("--p-malformed", type=float, default=0.0)
+    s.add_argument("--p-truncated", type=float, default=0.0)
+    s.add_argument(
+        "--latency",
+        type=float,
+        nargs=2,
+        default=(1.0, 3.0),
+        metavar=("LOW", "HIGH"),
+        help="task-call latency range in seconds",
+    )
+    s.add_argument("--time-scale", type=float, default=1.0, help="multiply every latency")
+    s.add_argument("--api-key", default=None, help="require this key (401 otherwise)")
+    args = ap.parse_args(argv)
+    try:
+        config = ServerConfig(
+            args.rpm,
+            args.tpm,
+            args.p_5xx,
+            args.p_timeout,
+            args.p_malformed,
+            args.p_truncated,
+            api_key=args.api_key,
+        )
+        provider = SimProvider(Latency("uniform", *args.latency), time_scale=args.time_scale)
+    except ValueError as exc:
+        ap.error(str(exc))
+    asyncio.run(_serve_forever(SimServer(provider, config), args.host, args.port))
+
+
+async def _serve_forever(server: SimServer, host: str, port: int) -> None:
+    async with serve(server, host, port) as url:
+        print(f"simulated world (SIMULATED answers) at {url}  (Ctrl-C to stop)", flush=True)
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+"""The simulated world behind a real OpenAI-compatible HTTP server (aiohttp.web).
+
+It lets the real client stack (the ``openai`` SDK, retries, rate-limit handling) be exercised
+offline: ``/v1/chat/completions`` and ``/v1/models`` answer like OpenAI's API, with optional
+request- and token-per-minute limits (429 with ``Retry-After``) and injected faults (5xx,
+timeouts, malformed JSON, truncated bodies). ``/stats`` reports requests, statuses and the
+maximum and time-averaged number in flight.
+
+Start it with ``python -m gepa_lab.sim serve --port 8000`` or, from code and tests,
+``async with serve(...) as base_url:``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import time
+from collections import Counter, deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from ..provider import ChatRequest
+from .provider import REFLECTION_MODEL, TASK_MODEL, SimProvider
+
+WINDOW = 60.0  # rate limits are per minute, over a sliding window
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Limits and faults. Fault rates are per request, drawn from ``seed``."""
+
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    p_5xx: float = 0.0
+    p_timeout: float = 0.0
+    p_malformed: float = 0.0
+    p_truncated: float = 0.0
+    timeout_seconds: float = 30.0  # how long a "timeout" fault holds the request
+    api_key: str | None = None  # when set, other keys get 401
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("p_5xx", "p_timeout", "p_malformed", "p_truncated"):
+            p = getattr(self, name)
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"ServerConfig.{name}={p!r} is invalid: must be in [0, 1]")
+        if self.p_5xx + self.p_timeout + self.p_malformed + self.p_truncated > 1.0:
+            raise ValueError("ServerConfig: the fault rates add up to more than 1")
+        for name in ("requests_per_minute", "tokens_per_minute"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise ValueError(f"ServerConfig.{name}={v!r} is invalid: must be >= 1 or None")
+
+
+@dataclass
+class ServerStats:
+    requests: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    _area: float = 0.0
+    _last: float = field(default_factory=time.monotonic)
+    _start: float = field(default_factory=time.monotonic)
+
+    def enter(self) -> None:
+        self._tick()
+        self.requests += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        self._tick()
+        self.in_flight -= 1
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        self._area += self.in_flight * (now - self._last)
+        self._last = now
+
+    def as_dict(self) -> dict[str, object]:
+        self._tick()
+        elapsed = self._last - self._start
+        return {
+            "requests": self.requests,
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "faults": dict(self.faults),
+            "in_flight": self.in_flight,
+            "max_in_flight": self.max_in_flight,
+            "mean_in_flight": self._area / elapsed if elapsed > 0 else 0.0,
+        }
+
+
+class _Window:
+    """Amounts spent in the last minute."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.events: deque[tuple[float, int]] = deque()
+        self.total = 0
+
+    def retry_after(self, now: float, amount: int) -> float:
+        """0 if ``amount`` fits now, else seconds until enough of the window has expired."""
+        while self.events and self.events[0][0] <= now - WINDOW:
+            self.total -= self.events.popleft()[1]
+        if self.total + amount <= self.limit:
+            return 0.0
+        excess = self.total + amount - self.limit
+        for t, spent in self.events:
+            excess -= spent
+            if excess <= 0:
+                return max(t + WINDOW - now, 0.001)
+        return WINDOW
+
+    def spend(self, now: float, amount: int) -> None:
+        self.events.append((now, amount))
+        self.total += amount
+
+
+class SimServer:
+    def __init__(self, provider: SimProvider | None = None, config: ServerConfig | None = None):
+        self.provider = provider or SimProvider()
+        self.config = config or ServerConfig()
+        self.stats = ServerStats()
+        self._rng = random.Random(self.config.seed)
+        self._rpm = _Window(c) if (c := self.config.requests_per_minute) else None
+        self._tpm = _Window(c) if (c := self.config.tokens_per_minute) else None
+        self.app = web.Application()
+        self.app.add_routes(
+            [
+                web.post("/v1/chat/completions", self._chat),
+                web.get("/v1/models", self._models),
+                web.get("/stats", self._stats),
+            ]
+        )
+
+    async def _models(self, request: web.Request) -> web.Response:
+        if (denied := self._auth(request)) is not None:
+            return denied
+        models = [
+            {"id": m, "object": "model", "owned_by": "gepa_lab.sim"}
+            for m in (TASK_MODEL, REFLECTION_MODEL)
+        ]
+        return web.json_response({"object": "list", "data": models})
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats.as_dict())
+
+    def _auth(self, request: web.Request) -> web.Response | None:
+        key = self.config.api_key
+        if key is not None and request.headers.get("Authorization") != f"Bearer {key}":
+            return _error(401, "invalid_api_key", "Incorrect API key provided.")
+        return None
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        self.stats.enter()
+        try:
+            response = await self._answer(request)
+        finally:
+            self.stats.leave()
+        self.stats.statuses[response.status] += 1
+        return response
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        if (denied := self._auth(request)) is not None:
+            return denied
+        try:
+            body = await request.json()
+            chat = ChatRequest(
+                model=str(body["model"]),
+                messages=tuple((str(m["role"]), str(m["content"])) for m in body["messages"]),
+                temperature=float(body.get("temperature") or 0.0),
+                max_tokens=body.get("max_tokens") or body.get("max_completion_tokens"),
+                seed=body.get("seed"),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            return _error(400, "invalid_request_error", f"malformed request: {exc}")
+        if chat.model not in (TASK_MODEL, REFLECTION_MODEL):
+            return _error(404, "model_not_found", f"The model `{chat.model}` does not exist.")
+
+        now = time.monotonic()
+        tokens = sum(len(c) for _, c in chat.messages) // 4 + (chat.max_tokens or 256)
+        wait = max(
+            self._rpm.retry_after(now, 1) if self._rpm else 0.0,
+            self._tpm.retry_after(now, tokens) if self._tpm else 0.0,
+        )
+        if wait > 0:
+            resp = _error(429, "rate_limit_exceeded", "Rate limit reached, retry later.")
+            resp.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+            resp.headers["retry-after-ms"] = str(math.ceil(wait * 1000))
+            return resp
+        if self._rpm:
+            self._rpm.spend(now, 1)
+        if self._tpm:
+            self._tpm.spend(now, tokens)
+
+        fault = self._draw_fault()
+        if fault == "5xx":
+            return _error(self._rng.choice((500, 502, 503)), "server_error", "simulated fault")
+        if fault == "timeout":
+            await asyncio.sleep(self.config.timeout_seconds)
+            return _error(504, "timeout", "simulated timeout")
+        answer = await self.provider.complete(chat)
+        payload = json.dumps(
+            _completion(chat, answer.text, answer.prompt_tokens, answer.completion_tokens)
+        )
+        if fault == "malformed":
+            payload = "{'choices': [oops" + payload[:20]
+        elif fault == "truncated":
+            payload = payload[: len(payload) // 2]
+        return web.Response(text=payload, content_type="application/json")
+
+    def _draw_fault(self) -> str | None:
+        c = self.config
+        u = self._rng.random()
+        for name, p in (
+            ("5xx", c.p_5xx),
+            ("timeout", c.p_timeout),
+            ("malformed", c.p_malformed),
+            ("truncated", c.p_truncated),
+        ):
+            if u < p:
+                self.stats.faults[name] += 1
+                return name
+            u -= p
+        return None
+
+
+def _completion(chat: ChatRequest, text: str, prompt_tokens: int, completion_tokens: int) -> dict:
+    return {
+        "id": f"chatcmpl-sim-{random.getrandbits(48):012x}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": chat.model,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    body = {"error": {"message": message, "type": code, "code": code}}
+    return web.json_response(body, status=status)
+
+
+@asynccontextmanager
+async def serve(
+    server: SimServer | None = None, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[str]:
+    """Run ``server`` on ``host:port`` (0 = a free port) and yield its ``/v1`` base URL."""
+    server = server or SimServer()
+    runner = web.AppRunner(server.app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=4096)
+    await site.start()
+    bound = runner.addresses[0][1]
+    try:
+        yield f"http://{host}:{bound}/v1"
+    finally:
+        await runner.cleanup()

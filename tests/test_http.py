@@ -1,0 +1,134 @@
+"""The simulated world over HTTP, driven by the real openai SDK through OpenAIProvider."""
+
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+
+import aiohttp
+import openai
+import pytest
+
+import gepa_lab as gl
+from gepa_lab.adapter import LLMAdapter
+from gepa_lab.openai_provider import OpenAIProvider
+from gepa_lab.provider import ChatRequest
+from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
+from gepa_lab.sim.server import ServerConfig, SimServer, serve
+
+SEED = "You are a helpful assistant. Solve the math problem."
+
+
+def fast(**kw):
+    return SimServer(SimProvider(time_scale=0.005), ServerConfig(**kw))
+
+
+def test_http_answers_match_in_process_and_errors_are_typed():
+    ex = synthetic_aime(3, seed=1)
+
+    async def main():
+        async with serve(fast(api_key="right")) as url:
+            good = OpenAIProvider(url, "right", max_retries=0)
+            reqs = [ChatRequest(TASK_MODEL, (("system", SEED), ("user", e.problem))) for e in ex]
+            remote = [r.text for r in await asyncio.gather(*(good.complete(q) for q in reqs))]
+            local = [(await SimProvider(time_scale=0).complete(q)).text for q in reqs]
+            models = [m.id async for m in good.client.models.list()]
+            with pytest.raises(openai.NotFoundError):
+                await good.complete(ChatRequest("gpt-none", (("user", "hi"),)))
+            bad = OpenAIProvider(url, "wrong", max_retries=0)
+            with pytest.raises(openai.AuthenticationError):
+                await bad.complete(reqs[0])
+            await good.aclose()
+            await bad.aclose()
+            return remote, local, models
+
+    remote, local, models = asyncio.run(main())
+    assert remote == local
+    assert set(models) == {TASK_MODEL, REFLECTION_MODEL}
+
+
+def test_rate_limit_answers_429_with_retry_after():
+    async def main():
+        async with serve(fast(requests_per_minute=3)) as url, aiohttp.ClientSession() as s:
+            body = {"model": TASK_MODEL, "messages": [{"role": "user", "content": "x"}]}
+            codes, retry = [], None
+            for _ in range(5):
+                async with s.post(f"{url}/chat/completions", json=body) as r:
+                    codes.append(r.status)
+                    retry = r.headers.get("Retry-After", retry)
+            async with s.get(url.removesuffix("/v1") + "/stats") as r:
+                stats = await r.json()
+            return codes, retry, stats
+
+    codes, retry, stats = asyncio.run(main())
+    assert codes == [200, 200, 200, 429, 429]
+    assert retry is not None and 1 <= int(retry) <= 60
+    assert stats["statuses"] == {"200": 3, "429": 2} and stats["in_flight"] == 0
+
+
+def test_optimization_survives_injected_faults_and_accounts_for_every_call():
+    faults = {"p_5xx": 0.10, "p_timeout": 0.05, "p_malformed": 0.02, "p_truncated": 0.02}
+
+    async def main():
+        async with serve(fast(timeout_seconds=0.3, **faults)) as url:
+            provider = OpenAIProvider(url, "k", timeout=0.2, max_retries=1)
+            adapter = LLMAdapter(provider, TASK_MODEL, REFLECTION_MODEL)
+            cfg = gl.benchmark_overrides(gl.adaptive_config(30, "aggressive", 64), 64)
+            res = await gl.optimize(
+                SEED, synthetic_aime(30, seed=2), cfg.replace(max_metric_calls=600), adapter=adapter
+            )
+            await provider.aclose()
+            return res, adapter
+
+    res, adapter = asyncio.run(main())
+    assert res.stop_reason == "budget"
+    assert res.failed_calls > 0 and res.metric_calls > 0
+    assert res.metric_calls + res.failed_calls == adapter.task_calls
+    assert res.final_counters == dict.fromkeys(res.final_counters, 0)
+
+
+def test_server_config_and_cli():
+    with pytest.raises(ValueError, match="p_5xx"):
+        ServerConfig(p_5xx=1.5)
+    with pytest.raises(ValueError, match="more than 1"):
+        ServerConfig(p_5xx=0.6, p_timeout=0.6)
+    bad = subprocess.run(
+        [sys.executable, "-m", "gepa_lab.sim", "serve", "--p-5xx", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "p_5xx" in bad.stderr
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gepa_lab.sim", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "SIMULATED" in proc.stdout.readline()
+
+        async def probe():
+            async with (
+                aiohttp.ClientSession() as s,
+                s.get(f"http://127.0.0.1:{port}/v1/models") as r,
+            ):
+                return r.status, await r.json()
+
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                status, body = asyncio.run(probe())
+                break
+            except aiohttp.ClientConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert status == 200 and {m["id"] for m in body["data"]} == {TASK_MODEL, REFLECTION_MODEL}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 
+import httpx2
 from openai import AsyncOpenAI, DefaultAioHttpClient
 
+from .limits import raise_fd_limit
 from .provider import ChatRequest, ChatResponse
 
 
@@ -23,6 +25,7 @@ class OpenAIProvider:
         api_key: str | None = None,
         timeout: float = 120.0,
         max_retries: int = 2,
+        max_connections: int = 4096,
     ) -> None:
         base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         key = api_key or os.environ.get("OPENAI_API_KEY")
@@ -30,12 +33,18 @@ class OpenAIProvider:
             if base_url is None:
                 raise ValueError("no API key: set OPENAI_API_KEY or pass api_key=...")
             key = "no-key"  # local servers (vLLM, llama.cpp, the simulated world) ignore it
+        # The SDK's transport defaults to 1,000 connections: calls beyond that would queue
+        # inside the client, invisible to the optimizer. Each connection holds a descriptor.
+        raise_fd_limit(max(4096, max_connections + 1024))
+        limits = httpx2.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
         self.client = AsyncOpenAI(
             base_url=base_url,
             api_key=key,
             timeout=timeout,
             max_retries=max_retries,
-            http_client=DefaultAioHttpClient(timeout=timeout),
+            http_client=DefaultAioHttpClient(timeout=timeout, limits=limits),
         )
 
     async def complete(self, request: ChatRequest) -> ChatResponse:

@@ -128,7 +128,11 @@ def _prepare(
         on_progress=on_progress,
     )
 
+    check = getattr(getattr(adapter, "provider", None), "check", None)
+
     async def main() -> RunResult:
+        if check is not None and task_model and reflection_model:
+            await check([task_model, reflection_model])  # fail fast, before any run state
         return await pipeline().run(seeds)
 
     return partial(main)

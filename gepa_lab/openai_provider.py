@@ -8,12 +8,19 @@ the argument or ``OPENAI_API_KEY`` and is never logged or stored.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Sequence
 
 import httpx2
+import openai
 from openai import AsyncOpenAI, DefaultAioHttpClient
 
 from .limits import raise_fd_limit
 from .provider import ChatRequest, ChatResponse
+
+
+class ProviderUnavailable(RuntimeError):
+    """The endpoint cannot serve this run; the message says what to fix."""
 
 
 class OpenAIProvider:
@@ -39,6 +46,7 @@ class OpenAIProvider:
         limits = httpx2.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
+        self.base_url = base_url or "https://api.openai.com/v1"
         self.client = AsyncOpenAI(
             base_url=base_url,
             api_key=key,
@@ -63,6 +71,42 @@ class OpenAIProvider:
             usage.prompt_tokens if usage else 0,
             usage.completion_tokens if usage else 0,
         )
+
+    async def check(self, models: Sequence[str], timeout: float = 15.0) -> None:
+        """One tiny call per model before a run, so a down endpoint, a rejected key or an
+        unknown model stops everything within seconds with a sentence saying what to fix,
+        instead of surfacing as thousands of failed evaluations."""
+        for model in dict.fromkeys(models):
+            probe = self.client.with_options(max_retries=0, timeout=timeout)
+            started = time.monotonic()
+            try:
+                await probe.chat.completions.create(
+                    model=model, messages=[{"role": "user", "content": "ping"}], max_tokens=1
+                )
+            except openai.AuthenticationError:
+                raise ProviderUnavailable(
+                    f"{self.base_url} rejected the API key: set OPENAI_API_KEY (or pass "
+                    "api_key=...) to a key valid for this endpoint"
+                ) from None
+            except openai.NotFoundError:
+                raise ProviderUnavailable(
+                    f"{self.base_url} does not serve the model {model!r}: check the model name "
+                    "(GET /models lists what it serves)"
+                ) from None
+            except (TimeoutError, openai.APIConnectionError) as exc:
+                # The aiohttp transport reports a refused connection as a timeout too: only a
+                # probe that actually waited out the timeout is one.
+                if time.monotonic() - started >= 0.9 * timeout:
+                    raise ProviderUnavailable(
+                        f"{self.base_url} did not answer a one-token request to {model!r} "
+                        f"within {timeout:g} s: is the server overloaded or the URL wrong?"
+                    ) from None
+                raise ProviderUnavailable(
+                    f"cannot reach {self.base_url} ({exc.__cause__ or exc}): is the server "
+                    "running and OPENAI_BASE_URL / base_url right?"
+                ) from None
+            except openai.RateLimitError:
+                continue  # reachable, authorised, model known: the limiter will pace the run
 
     async def aclose(self) -> None:
         await self.client.close()

@@ -132,3 +132,62 @@ def test_server_config_and_cli():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_probe_names_what_to_fix_within_seconds():
+    from gepa_lab.openai_provider import ProviderUnavailable
+
+    cfg = gl.Config(max_metric_calls=10)
+    train = synthetic_aime(5, seed=0)
+
+    async def attempt(url, key, task_model=TASK_MODEL):
+        provider = OpenAIProvider(url, key, max_retries=0)
+        try:
+            await gl.optimize(
+                SEED,
+                train,
+                cfg,
+                provider=provider,
+                task_model=task_model,
+                reflection_model=REFLECTION_MODEL,
+            )
+        finally:
+            await provider.aclose()
+
+    async def main():
+        messages = []
+        async with serve(fast(api_key="right")) as url:
+            for key, model in (("wrong", TASK_MODEL), ("right", "gpt-nope")):
+                with pytest.raises(ProviderUnavailable) as err:
+                    await attempt(url, key, model)
+                messages.append(str(err.value))
+        with socket.socket() as sock:  # a port nobody listens on
+            sock.bind(("127.0.0.1", 0))
+            dead = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+        with pytest.raises(ProviderUnavailable) as err:
+            await attempt(dead, "k")
+        messages.append(str(err.value))
+        return messages
+
+    t0 = time.monotonic()
+    key_msg, model_msg, down_msg = asyncio.run(main())
+    assert time.monotonic() - t0 < 10
+    assert "rejected the API key" in key_msg and "OPENAI_API_KEY" in key_msg
+    assert "'gpt-nope'" in model_msg and "model" in model_msg
+    assert "cannot reach" in down_msg and "running" in down_msg
+
+
+def test_probe_reports_a_real_timeout():
+    from gepa_lab.openai_provider import ProviderUnavailable
+
+    async def main():
+        async with serve(fast(p_timeout=1.0, timeout_seconds=2.0)) as url:
+            provider = OpenAIProvider(url, "k")
+            try:
+                with pytest.raises(ProviderUnavailable, match="did not answer") as err:
+                    await provider.check([TASK_MODEL], timeout=0.5)
+            finally:
+                await provider.aclose()
+            return str(err.value)
+
+    assert "0.5 s" in asyncio.run(main())

@@ -128,11 +128,15 @@ def _prepare(
         on_progress=on_progress,
     )
 
+    # The adapter owns the provider and the model names, whether built here or passed in.
     check = getattr(getattr(adapter, "provider", None), "check", None)
+    models = [
+        m for m in (getattr(adapter, a, None) for a in ("task_model", "reflection_model")) if m
+    ]
 
     async def main() -> RunResult:
-        if check is not None and task_model and reflection_model:
-            await check([task_model, reflection_model])  # fail fast, before any run state
+        if check is not None and models:
+            await check(models)  # fail fast, before any run state
         return await pipeline().run(seeds)
 
     return partial(main)

@@ -76,8 +76,8 @@ class OpenAIProvider:
         """One tiny call per model before a run, so a down endpoint, a rejected key or an
         unknown model stops everything within seconds with a sentence saying what to fix,
         instead of surfacing as thousands of failed evaluations."""
+        probe = self.client.with_options(max_retries=0, timeout=timeout)
         for model in dict.fromkeys(models):
-            probe = self.client.with_options(max_retries=0, timeout=timeout)
             started = time.monotonic()
             try:
                 await probe.chat.completions.create(
@@ -105,8 +105,10 @@ class OpenAIProvider:
                     f"cannot reach {self.base_url} ({exc.__cause__ or exc}): is the server "
                     "running and OPENAI_BASE_URL / base_url right?"
                 ) from None
-            except openai.RateLimitError:
-                continue  # reachable, authorised, model known: the limiter will pace the run
+            except (openai.APIStatusError, ValueError):
+                # Any other answer (429, 5xx, an unparsable body) means the endpoint is
+                # reachable and the key and model were not refused: transient, not a setup error.
+                continue
 
     async def aclose(self) -> None:
         await self.client.close()

@@ -12,12 +12,19 @@ import pytest
 
 import gepa_lab as gl
 from gepa_lab.adapter import LLMAdapter
-from gepa_lab.openai_provider import OpenAIProvider
+from gepa_lab.openai_provider import OpenAIProvider, ProviderUnavailable
 from gepa_lab.provider import ChatRequest
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
 from gepa_lab.sim.server import ServerConfig, SimServer, serve
 
 SEED = "You are a helpful assistant. Solve the math problem."
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (at the moment of asking)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def fast(**kw):
@@ -101,9 +108,7 @@ def test_server_config_and_cli():
     )
     assert bad.returncode == 2 and "p_5xx" in bad.stderr
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "gepa_lab.sim", "serve", "--port", str(port)],
         stdout=subprocess.PIPE,
@@ -135,8 +140,6 @@ def test_server_config_and_cli():
 
 
 def test_probe_names_what_to_fix_within_seconds():
-    from gepa_lab.openai_provider import ProviderUnavailable
-
     cfg = gl.Config(max_metric_calls=10)
     train = synthetic_aime(5, seed=0)
 
@@ -161,11 +164,8 @@ def test_probe_names_what_to_fix_within_seconds():
                 with pytest.raises(ProviderUnavailable) as err:
                     await attempt(url, key, model)
                 messages.append(str(err.value))
-        with socket.socket() as sock:  # a port nobody listens on
-            sock.bind(("127.0.0.1", 0))
-            dead = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
         with pytest.raises(ProviderUnavailable) as err:
-            await attempt(dead, "k")
+            await attempt(f"http://127.0.0.1:{free_port()}/v1", "k")
         messages.append(str(err.value))
         return messages
 
@@ -178,8 +178,6 @@ def test_probe_names_what_to_fix_within_seconds():
 
 
 def test_probe_reports_a_real_timeout():
-    from gepa_lab.openai_provider import ProviderUnavailable
-
     async def main():
         async with serve(fast(p_timeout=1.0, timeout_seconds=2.0)) as url:
             provider = OpenAIProvider(url, "k")
@@ -191,3 +189,28 @@ def test_probe_reports_a_real_timeout():
             return str(err.value)
 
     assert "0.5 s" in asyncio.run(main())
+
+
+def test_probe_checks_an_explicit_adapter_and_tolerates_transient_answers():
+    cfg = gl.Config(max_metric_calls=4)
+    train = synthetic_aime(5, seed=0)
+
+    async def main():
+        async with serve(fast(api_key="right")) as url:
+            provider = OpenAIProvider(url, "wrong", max_retries=0)
+            adapter = LLMAdapter(provider, TASK_MODEL, REFLECTION_MODEL)
+            try:
+                with pytest.raises(ProviderUnavailable, match="rejected the API key"):
+                    await gl.optimize(SEED, train, cfg, adapter=adapter)
+                assert adapter.task_calls == 0  # stopped before the run began
+            finally:
+                await provider.aclose()
+        for faults in ({"p_5xx": 1.0}, {"p_malformed": 1.0}):
+            async with serve(fast(**faults)) as url:
+                provider = OpenAIProvider(url, "k", max_retries=0)
+                try:
+                    await provider.check([TASK_MODEL, REFLECTION_MODEL])  # reachable: no error
+                finally:
+                    await provider.aclose()
+
+    asyncio.run(main())

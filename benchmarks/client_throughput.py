@@ -88,7 +88,7 @@ async def run_client(kind: str, url: str, conc: int, rounds: int) -> dict:
             return await measure(call, conc, rounds)
         finally:
             await client.close()
-    provider = OpenAIProvider(url, "k", max_retries=0)
+    provider = OpenAIProvider(url, "k")
     request = ChatRequest(TASK_MODEL, MESSAGES)
     try:
         return await measure(lambda: provider.complete(request), conc, rounds)

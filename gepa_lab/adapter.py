@@ -7,13 +7,15 @@ reflection request.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .cache import EvalCache, cache_key
 from .data import Example
 from .engine.candidate import Candidate, Trace
-from .provider import ChatRequest, Provider
+from .provider import ChatRequest, ChatResponse, Provider
 from .scoring import score_answer
 
 REFLECTION_TEMPLATE = """\
@@ -52,7 +54,13 @@ def reflection_prompt(current: str, examples: Sequence[tuple[Example, Trace]]) -
 
 @dataclass
 class LLMAdapter:
-    """Runs candidates as system prompts on ``task_model``; reflects with ``reflection_model``."""
+    """Runs candidates as system prompts on ``task_model``; reflects with ``reflection_model``.
+
+    With a ``cache``, answers already known are served from it (``task_calls`` and
+    ``reflection_calls`` count only real calls). ``replay_latency`` makes a hit wait as long as
+    the original call did: on a virtual clock that costs nothing and keeps a rerun's schedule,
+    and so its trajectory, identical to the first run's.
+    """
 
     provider: Provider
     task_model: str
@@ -60,8 +68,32 @@ class LLMAdapter:
     temperature: float = 0.0
     reflection_temperature: float = 1.0
     max_tokens: int | None = None
+    cache: EvalCache | None = None
+    replay_latency: bool = False
     task_calls: int = 0
     reflection_calls: int = 0
+
+    async def _complete(self, request: ChatRequest, example_id: str | None) -> ChatResponse:
+        cache = self.cache
+        key = None
+        if cache is not None:
+            key = cache_key(request, example_id)
+            hit = cache.get(key)
+            if hit is not None:
+                if self.replay_latency:
+                    await asyncio.sleep(hit.latency)
+                return hit.response
+        if request.purpose == "task":
+            self.task_calls += 1
+        else:
+            self.reflection_calls += 1
+        if cache is None or key is None:
+            return await self.provider.complete(request)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        response = await self.provider.complete(request)
+        cache.put(key, request.model, response, loop.time() - started)
+        return response
 
     async def evaluate(self, candidate: Candidate, example: Example) -> Trace:
         request = ChatRequest(
@@ -70,8 +102,7 @@ class LLMAdapter:
             self.temperature,
             self.max_tokens,
         )
-        self.task_calls += 1
-        response = await self.provider.complete(request)
+        response = await self._complete(request, example.id)
         scored = score_answer(response.text, example.answer)
         return Trace(scored.value, response.text, scored.feedback)
 
@@ -85,8 +116,12 @@ class LLMAdapter:
         """A new text for ``component``, or None if the reply held none."""
         prompt = reflection_prompt(candidate.components[component], examples)
         request = ChatRequest(
-            self.reflection_model, (("user", prompt),), self.reflection_temperature, None, seed
+            self.reflection_model,
+            (("user", prompt),),
+            self.reflection_temperature,
+            None,
+            seed,
+            purpose="reflection",
         )
-        self.reflection_calls += 1
-        response = await self.provider.complete(request)
+        response = await self._complete(request, None)
         return extract_instruction(response.text)

@@ -5,15 +5,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from .adapter import LLMAdapter
+from .cache import EvalCache
 from .config import Config
 from .data import Example, examples_from_rows
 from .engine.pipeline import Adapter, Pipeline, ProgressFn
+from .limiter import AdaptiveLimiter
 from .provider import Provider
 from .sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
 from .telemetry import RunResult
+from .throttle import RetryPolicy, Throttled
+from .usage import PriceTable, Usage
 from .virtual_time import run_virtual
 
 Seed = str | Mapping[str, str]
@@ -32,6 +37,8 @@ async def optimize(
     time_mode: str = "real",
     label: str = "turbo",
     on_progress: ProgressFn | None = None,
+    cache: EvalCache | str | Path | None = None,
+    prices: PriceTable | Mapping[str, tuple[float, float]] | None = None,
 ) -> RunResult:
     """Optimize ``seed`` (an instruction, a dict of named components, or a list of seeds).
 
@@ -39,6 +46,12 @@ async def optimize(
     this runs offline. ``time_mode="virtual"`` runs the whole optimization on a virtual clock in
     a worker thread: simulated latencies cost no real time and every timestamp is in simulated
     seconds. It is only valid for in-process providers such as the simulated world.
+
+    Every provider call goes through :class:`~gepa_lab.throttle.Throttled` (an adaptive limiter
+    capped at ``config.eval_concurrency``, bounded retries, usage metering) unless the provider
+    already is one, which is how several runs share one limiter. ``cache`` (a path or an
+    :class:`~gepa_lab.cache.EvalCache`) serves answers already paid for. ``prices`` overrides
+    the price table used for costs and ``config.max_cost_usd``.
     """
     job = _prepare(
         seed,
@@ -51,6 +64,8 @@ async def optimize(
         time_mode,
         label,
         on_progress,
+        cache,
+        prices,
     )
     if time_mode == "virtual":
         return await asyncio.to_thread(run_virtual, job)
@@ -82,20 +97,22 @@ def _prepare(
     time_mode: str,
     label: str,
     on_progress: ProgressFn | None,
+    cache: EvalCache | str | Path | None = None,
+    prices: PriceTable | Mapping[str, tuple[float, float]] | None = None,
 ) -> partial[Any]:
     """Validate everything before any call is made, and return the run as a coroutine factory."""
     if not isinstance(config, Config):
         raise TypeError(f"config must be a gepa_lab.Config, got {type(config).__name__}")
     if time_mode not in TIME_MODES:
         raise ValueError(f"time_mode={time_mode!r} is invalid: use one of {TIME_MODES}")
-    if (
-        config.max_metric_calls is None
-        and config.max_wall_time is None
-        and not (config.target_quality is not None and config.auto_stop)
+    budgets = ("max_metric_calls", "max_wall_time", "max_total_tokens", "max_cost_usd")
+    if all(getattr(config, b) is None for b in budgets) and not (
+        config.target_quality is not None and config.auto_stop
     ):
         raise ValueError(
-            "the run would never stop: set Config.max_metric_calls, Config.max_wall_time, "
-            "or Config.target_quality with auto_stop=True"
+            "the run would never stop: set one of Config."
+            + ", Config.".join(budgets)
+            + ", or Config.target_quality with auto_stop=True"
         )
     seeds = _seed_candidates(seed)
     examples = [e if isinstance(e, Example) else None for e in trainset]
@@ -111,33 +128,77 @@ def _prepare(
         if not task_model or not reflection_model:
             raise ValueError("with a provider, name both task_model and reflection_model")
         adapter = LLMAdapter(provider, task_model, reflection_model)
-    simulated = isinstance(getattr(adapter, "provider", None), SimProvider)
+    # The adapter owns the provider and the model names, whether built here or passed in.
+    inner = getattr(adapter, "provider", None)
+    models = [
+        m for m in (getattr(adapter, a, None) for a in ("task_model", "reflection_model")) if m
+    ]
+    throttled = inner if isinstance(inner, Throttled) else None
+    if inner is not None and throttled is None:
+        price_table = prices if isinstance(prices, PriceTable) else PriceTable(prices)
+        throttled = Throttled(
+            inner,
+            AdaptiveLimiter(config.eval_concurrency),
+            RetryPolicy(max_retries=config.max_retries),
+            Usage(price_table),
+            seed=config.seed,
+        )
+    if throttled is not None and config.max_cost_usd is not None:
+        unpriced = [m for m in models if throttled.usage.prices.price(m) is None]
+        if unpriced:
+            raise ValueError(
+                f"Config.max_cost_usd is set but {', '.join(map(repr, unpriced))} has no price: "
+                "pass prices={model: (input_usd, output_usd) per million tokens}"
+            )
+    backend = throttled.provider if throttled is not None else inner
+    simulated = isinstance(backend, SimProvider)
     if time_mode == "virtual" and not simulated:
         raise ValueError(
             "time_mode='virtual' needs an in-process simulated provider: real endpoints take "
             "real time"
         )
-    pipeline = partial(
-        Pipeline,
-        adapter,
-        examples,
-        config,
-        label=label,
-        time_mode=time_mode,
-        simulated=simulated,
-        on_progress=on_progress,
-    )
-
-    # The adapter owns the provider and the model names, whether built here or passed in.
-    check = getattr(getattr(adapter, "provider", None), "check", None)
-    models = [
-        m for m in (getattr(adapter, a, None) for a in ("task_model", "reflection_model")) if m
-    ]
+    if cache is not None and not hasattr(adapter, "cache"):
+        raise ValueError("cache= needs an adapter with a `cache` attribute, like LLMAdapter")
+    eval_cache = EvalCache(cache) if isinstance(cache, str | Path) else cache
+    check = getattr(backend, "check", None)
 
     async def main() -> RunResult:
         if check is not None and models:
             await check(models)  # fail fast, before any run state
-        return await pipeline().run(seeds)
+        # For the run, the adapter talks through the throttle and the cache; restored after.
+        saved = {
+            a: getattr(adapter, a)
+            for a in ("provider", "cache", "replay_latency")
+            if hasattr(adapter, a)
+        }
+        if throttled is not None:
+            adapter.provider = throttled  # type: ignore[attr-defined]
+        if eval_cache is not None:
+            adapter.cache = eval_cache  # type: ignore[attr-defined]
+            adapter.replay_latency = time_mode == "virtual"  # type: ignore[attr-defined]
+        pipeline = Pipeline(
+            adapter,
+            examples,
+            config,
+            label=label,
+            time_mode=time_mode,
+            simulated=simulated or bool(getattr(backend, "simulated", False)),
+            on_progress=on_progress,
+            usage=throttled.usage if throttled is not None else None,
+        )
+        try:
+            result = await pipeline.run(seeds)
+        finally:
+            for name, value in saved.items():
+                setattr(adapter, name, value)
+            if eval_cache is not None:
+                eval_cache.flush()
+        if throttled is not None:
+            result.usage = throttled.usage.frame()
+            result.provider_stats = {**throttled.summary(), **throttled.usage.summary()}
+        if eval_cache is not None:
+            result.provider_stats["cache_hits"] = eval_cache.hits
+        return result
 
     return partial(main)
 

@@ -101,6 +101,13 @@ class Config:
     max_metric_calls: int | None = None
     # Budget of wall-clock seconds; None = unlimited.
     max_wall_time: float | None = None
+    # Budget of LLM tokens (prompt + completion, task and reflection calls); None = unlimited.
+    max_total_tokens: int | None = None
+    # Budget of US dollars at the provider's prices (see gepa_lab.usage); None = unlimited.
+    max_cost_usd: float | None = None
+    # Extra tries for a call that failed transiently (5xx, timeout, bad body) before it is
+    # recorded as a failed evaluation.
+    max_retries: int = 4
     # Candidates being generated, queued or evaluated at once; 1 reproduces classic GEPA's
     # one-candidate-at-a-time loop (None = bounded only by the other limits).
     max_candidates_in_flight: int | None = None
@@ -142,6 +149,11 @@ class Config:
             _check_int("max_metric_calls", self.max_metric_calls, 1)
         if self.max_wall_time is not None:
             self._set_float("max_wall_time", lambda v: v > 0.0, "must be None or > 0 seconds")
+        if self.max_total_tokens is not None:
+            _check_int("max_total_tokens", self.max_total_tokens, 1)
+        if self.max_cost_usd is not None:
+            self._set_float("max_cost_usd", lambda v: v > 0.0, "must be None or > 0 dollars")
+        _check_int("max_retries", self.max_retries, 0)
         if self.max_candidates_in_flight is not None:
             _check_int("max_candidates_in_flight", self.max_candidates_in_flight, 1)
         _check_int("reflection_minibatch_size", self.reflection_minibatch_size, 1)
@@ -335,6 +347,10 @@ def performance_report(config: Config, dataset_size: int | None = None) -> str:
         rows.append(("metric-call budget", f"{config.max_metric_calls} calls"))
     if config.max_wall_time is not None:
         rows.append(("wall-time budget", f"{config.max_wall_time:g} s"))
+    if config.max_total_tokens is not None:
+        rows.append(("token budget", f"{config.max_total_tokens} tokens"))
+    if config.max_cost_usd is not None:
+        rows.append(("cost budget", f"${config.max_cost_usd:g}"))
 
     width = max(len(label) for label, _value in rows)
     lines = ["PERFORMANCE CONFIGURATION"]

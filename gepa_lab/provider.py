@@ -19,6 +19,8 @@ class ChatRequest:
     temperature: float = 0.0
     max_tokens: int | None = None
     seed: int | None = None
+    # Not sent to the model: lets throttling serve reflections first and usage be split by role.
+    purpose: str = "task"
 
     @property
     def system(self) -> str:
@@ -34,6 +36,30 @@ class ChatResponse:
     text: str
     prompt_tokens: int
     completion_tokens: int
+
+
+class ProviderError(Exception):
+    """A call that produced no usable answer. ``retryable`` says whether trying again may help."""
+
+    retryable = True
+
+
+class RateLimited(ProviderError):
+    """The provider asked us to slow down (429, or 503 with Retry-After)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TransientError(ProviderError):
+    """A 5xx, a timeout, a dropped connection or an unparsable body: worth another try."""
+
+
+class RequestRejected(ProviderError):
+    """The provider refused the request itself (400, 401, 403, 404): retrying cannot help."""
+
+    retryable = False
 
 
 class Provider(Protocol):

@@ -95,6 +95,9 @@ class RunResult:
     simulated: bool
     lineage: list[int] = field(default_factory=list)  # ids from a seed down to the best
     final_counters: dict[str, int] = field(default_factory=dict)  # in-flight counters at the end
+    # Calls sent, retries, 429s, failures, paced rate, tokens, cost, cache hits.
+    provider_stats: dict[str, Any] = field(default_factory=dict)
+    usage: pd.DataFrame | None = None  # tokens and cost per (model, purpose)
 
     @property
     def llm_calls(self) -> int:
@@ -142,6 +145,7 @@ class RunResult:
             "rung_sizes": list(self.rung_sizes),
             "time_mode": self.time_mode,
             "simulated": self.simulated,
+            **self.provider_stats,
         }
 
     def to_json(self) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import pandas as pd
 from ..config import Config
 from ..data import Example
 from ..telemetry import EventLog, RunResult
+from ..usage import Usage
 from .archive import Archive, evidence_score
 from .candidate import Candidate, Status, Trace
 from .ladder import Ladder
@@ -70,8 +71,10 @@ class Pipeline:
         time_mode: str = "real",
         simulated: bool = False,
         on_progress: ProgressFn | None = None,
+        usage: Usage | None = None,
     ) -> None:
         self.cfg = config
+        self.usage = usage  # what the provider calls cost so far, for the token and cost budgets
         self.adapter = adapter
         self.label, self.time_mode, self.simulated = label, time_mode, simulated
         self.on_progress = on_progress
@@ -233,6 +236,11 @@ class Pipeline:
     def _pump(self) -> None:
         """Launch examples from the highest-priority jobs while slots are free."""
         cfg = self.cfg
+        if self.usage is not None and not self.stopping:
+            if cfg.max_total_tokens is not None and self.usage.total_tokens >= cfg.max_total_tokens:
+                self._stop("token_budget")
+            elif cfg.max_cost_usd is not None and self.usage.cost_usd >= cfg.max_cost_usd:
+                self._stop("cost_budget")
         heap = self._heap
         budget = cfg.max_metric_calls
         while heap and self.in_flight < cfg.eval_concurrency and not self.stopping:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from .faults import Faults
 from .latency import Latency
 from .provider import SimProvider
+from .rate_limits import RateLimits
 from .server import ServerConfig, SimServer, serve
 
 
@@ -16,8 +18,11 @@ def main(argv: list[str] | None = None) -> None:
     s = sub.add_parser("serve", help="serve /v1/chat/completions, /v1/models and /stats")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--rpm", type=int, default=None, help="requests per minute (429 beyond)")
-    s.add_argument("--tpm", type=int, default=None, help="tokens per minute (429 beyond)")
+    s.add_argument("--rpm", type=float, default=None, help="requests per minute (429 beyond)")
+    s.add_argument("--tpm", type=float, default=None, help="tokens per minute (429 beyond)")
+    s.add_argument(
+        "--burst-seconds", type=float, default=1.0, help="rate-limit buckets hold this long"
+    )
     s.add_argument("--p-5xx", type=float, default=0.0)
     s.add_argument("--p-timeout", type=float, default=0.0)
     s.add_argument("--p-malformed", type=float, default=0.0)
@@ -35,12 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     try:
         config = ServerConfig(
-            args.rpm,
-            args.tpm,
-            args.p_5xx,
-            args.p_timeout,
-            args.p_malformed,
-            args.p_truncated,
+            RateLimits(args.rpm, args.tpm, args.burst_seconds),
+            Faults(args.p_5xx, args.p_timeout, args.p_malformed, args.p_truncated),
             api_key=args.api_key,
         )
         provider = SimProvider(Latency("uniform", *args.latency), time_scale=args.time_scale)

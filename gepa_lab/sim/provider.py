@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from ..provider import ChatRequest, ChatResponse
+from ..provider import ChatRequest, ChatResponse, RateLimited, TransientError
+from .faults import FaultDraw, Faults
 from .hashing import unit
 from .latency import REFLECTION_LATENCY, TASK_LATENCY, Latency
+from .rate_limits import Buckets, RateLimits, charged_tokens
 from .reflection_model import reflect
 from .task_model import answer
 
@@ -22,6 +24,8 @@ class SimStats:
     max_in_flight: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    rate_limited: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
 
 
 class SimProvider:
@@ -29,6 +33,10 @@ class SimProvider:
 
     Latency is awaited with ``asyncio.sleep``; ``time_scale`` compresses it (0.01 = 100x faster).
     Under :func:`gepa_lab.virtual_time.run_virtual` the sleeps cost no real time at all.
+    ``rate_limits`` and ``faults`` make it push back and fail the way the HTTP server does, but
+    in process (so on the virtual clock too): a rate-limited call raises
+    :class:`~gepa_lab.provider.RateLimited` at once, a fault raises
+    :class:`~gepa_lab.provider.TransientError` (a timeout only after ``timeout_seconds``).
     """
 
     def __init__(
@@ -37,14 +45,22 @@ class SimProvider:
         reflection_latency: Latency = REFLECTION_LATENCY,
         time_scale: float = 1.0,
         seed: int = 0,
+        rate_limits: RateLimits | None = None,
+        faults: Faults | None = None,
     ) -> None:
         if time_scale < 0:
             raise ValueError(f"SimProvider.time_scale={time_scale} is invalid: must be >= 0")
         self.task_latency = task_latency
         self.reflection_latency = reflection_latency
+        if rate_limits is not None and time_scale == 0:
+            raise ValueError("SimProvider: rate_limits need time to pass; use time_scale > 0")
         self.time_scale = time_scale
         self.seed = seed
         self.stats = SimStats()
+        self.rate_limits = rate_limits
+        self.faults = faults
+        self._buckets: Buckets | None = None
+        self._draw = FaultDraw(faults, seed) if faults is not None and faults.any else None
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         if request.model == TASK_MODEL:
@@ -62,6 +78,23 @@ class SimProvider:
                 f"{TASK_MODEL!r} and {REFLECTION_MODEL!r}"
             )
         stats = self.stats
+        if self.rate_limits is not None:
+            now = asyncio.get_running_loop().time() / max(self.time_scale, 1e-9)
+            if self._buckets is None:
+                self._buckets = Buckets(self.rate_limits, now)
+            wait = self._buckets.admit(now, charged_tokens(request.messages, request.max_tokens))
+            if wait > 0:
+                stats.rate_limited += 1
+                raise RateLimited("simulated 429: rate limit reached", wait * self.time_scale)
+        fault = self._draw() if self._draw is not None else None
+        if fault is not None:
+            stats.faults[fault] = stats.faults.get(fault, 0) + 1
+            if fault == "5xx":
+                raise TransientError("simulated 5xx")
+            if fault == "timeout":
+                assert self.faults is not None
+                await asyncio.sleep(self.faults.timeout_seconds * self.time_scale)
+                raise TransientError("simulated timeout")
         stats.calls[request.model] = stats.calls.get(request.model, 0) + 1
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
@@ -69,6 +102,8 @@ class SimProvider:
             await asyncio.sleep(delay * self.time_scale)
         finally:
             stats.in_flight -= 1
+        if fault is not None:
+            raise TransientError(f"simulated fault: {fault}")
         prompt_tokens = sum(len(c) for _, c in request.messages) // 4
         stats.prompt_tokens += prompt_tokens
         stats.completion_tokens += len(text) // 4

@@ -1,9 +1,9 @@
 """The simulated world behind a real OpenAI-compatible HTTP server (aiohttp.web).
 
-It lets the real client stack (the ``openai`` SDK, retries, rate-limit handling) be exercised
-offline: ``/v1/chat/completions`` and ``/v1/models`` answer like OpenAI's API, with optional
-request- and token-per-minute limits (429 with ``Retry-After``) and injected faults (5xx,
-timeouts, malformed JSON, truncated bodies). ``/stats`` reports requests, statuses and the
+It lets the real client stack (HTTP client, retries, rate-limit handling) be exercised offline:
+``/v1/chat/completions`` and ``/v1/models`` answer like OpenAI's API, with optional request-
+and token-per-minute limits (token buckets; 429 with ``Retry-After``) and injected faults
+(5xx, timeouts, malformed JSON, truncated bodies). ``/stats`` reports requests, statuses and the
 maximum and time-averaged number in flight.
 
 Start it with ``python -m gepa_lab.sim serve --port 8000`` or, from code and tests,
@@ -17,7 +17,7 @@ import json
 import math
 import random
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,36 +25,21 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from ..provider import ChatRequest
+from .faults import FaultDraw, Faults
 from .provider import REFLECTION_MODEL, TASK_MODEL, SimProvider
+from .rate_limits import Buckets, RateLimits, charged_tokens
 
-WINDOW = 60.0  # rate limits are per minute, over a sliding window
+SIM_OWNER = "gepa_lab.sim"  # /v1/models says who serves: clients label such runs simulated
 
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
-    """Limits and faults. Fault rates are per request, drawn from ``seed``."""
+    """Rate limits, injected faults (drawn per request from ``seed``) and an optional key."""
 
-    requests_per_minute: int | None = None
-    tokens_per_minute: int | None = None
-    p_5xx: float = 0.0
-    p_timeout: float = 0.0
-    p_malformed: float = 0.0
-    p_truncated: float = 0.0
-    timeout_seconds: float = 30.0  # how long a "timeout" fault holds the request
+    limits: RateLimits = field(default_factory=RateLimits)
+    faults: Faults = field(default_factory=Faults)
     api_key: str | None = None  # when set, other keys get 401
     seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("p_5xx", "p_timeout", "p_malformed", "p_truncated"):
-            p = getattr(self, name)
-            if not 0.0 <= p <= 1.0:
-                raise ValueError(f"ServerConfig.{name}={p!r} is invalid: must be in [0, 1]")
-        if self.p_5xx + self.p_timeout + self.p_malformed + self.p_truncated > 1.0:
-            raise ValueError("ServerConfig: the fault rates add up to more than 1")
-        for name in ("requests_per_minute", "tokens_per_minute"):
-            v = getattr(self, name)
-            if v is not None and v < 1:
-                raise ValueError(f"ServerConfig.{name}={v!r} is invalid: must be >= 1 or None")
 
 
 @dataclass
@@ -96,40 +81,14 @@ class ServerStats:
         }
 
 
-class _Window:
-    """Amounts spent in the last minute."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.events: deque[tuple[float, int]] = deque()
-        self.total = 0
-
-    def retry_after(self, now: float, amount: int) -> float:
-        """0 if ``amount`` fits now, else seconds until enough of the window has expired."""
-        while self.events and self.events[0][0] <= now - WINDOW:
-            self.total -= self.events.popleft()[1]
-        if self.total + amount <= self.limit:
-            return 0.0
-        excess = self.total + amount - self.limit
-        for t, spent in self.events:
-            excess -= spent
-            if excess <= 0:
-                return max(t + WINDOW - now, 0.001)
-        return WINDOW
-
-    def spend(self, now: float, amount: int) -> None:
-        self.events.append((now, amount))
-        self.total += amount
-
-
 class SimServer:
     def __init__(self, provider: SimProvider | None = None, config: ServerConfig | None = None):
         self.provider = provider or SimProvider()
         self.config = config or ServerConfig()
         self.stats = ServerStats()
         self._rng = random.Random(self.config.seed)
-        self._rpm = _Window(c) if (c := self.config.requests_per_minute) else None
-        self._tpm = _Window(c) if (c := self.config.tokens_per_minute) else None
+        self._buckets = Buckets(self.config.limits, time.monotonic())
+        self._draw = FaultDraw(self.config.faults, self.config.seed)
         self.app = web.Application()
         self.app.add_routes(
             [
@@ -143,7 +102,7 @@ class SimServer:
         if (denied := self._auth(request)) is not None:
             return denied
         models = [
-            {"id": m, "object": "model", "owned_by": "gepa_lab.sim"}
+            {"id": m, "object": "model", "owned_by": SIM_OWNER}
             for m in (TASK_MODEL, REFLECTION_MODEL)
         ]
         return web.json_response({"object": "list", "data": models})
@@ -183,27 +142,21 @@ class SimServer:
         if chat.model not in (TASK_MODEL, REFLECTION_MODEL):
             return _error(404, "model_not_found", f"The model `{chat.model}` does not exist.")
 
-        now = time.monotonic()
-        tokens = sum(len(c) for _, c in chat.messages) // 4 + (chat.max_tokens or 256)
-        wait = max(
-            self._rpm.retry_after(now, 1) if self._rpm else 0.0,
-            self._tpm.retry_after(now, tokens) if self._tpm else 0.0,
-        )
+        tokens = charged_tokens(chat.messages, chat.max_tokens)
+        wait = self._buckets.admit(time.monotonic(), tokens)
         if wait > 0:
             resp = _error(429, "rate_limit_exceeded", "Rate limit reached, retry later.")
             resp.headers["Retry-After"] = str(max(1, math.ceil(wait)))
             resp.headers["retry-after-ms"] = str(math.ceil(wait * 1000))
             return resp
-        if self._rpm:
-            self._rpm.spend(now, 1)
-        if self._tpm:
-            self._tpm.spend(now, tokens)
 
-        fault = self._draw_fault()
+        fault = self._draw()
+        if fault is not None:
+            self.stats.faults[fault] += 1
         if fault == "5xx":
             return _error(self._rng.choice((500, 502, 503)), "server_error", "simulated fault")
         if fault == "timeout":
-            await asyncio.sleep(self.config.timeout_seconds)
+            await asyncio.sleep(self.config.faults.timeout_seconds)
             return _error(504, "timeout", "simulated timeout")
         answer = await self.provider.complete(chat)
         payload = json.dumps(
@@ -214,21 +167,6 @@ class SimServer:
         elif fault == "truncated":
             payload = payload[: len(payload) // 2]
         return web.Response(text=payload, content_type="application/json")
-
-    def _draw_fault(self) -> str | None:
-        c = self.config
-        u = self._rng.random()
-        for name, p in (
-            ("5xx", c.p_5xx),
-            ("timeout", c.p_timeout),
-            ("malformed", c.p_malformed),
-            ("truncated", c.p_truncated),
-        ):
-            if u < p:
-                self.stats.faults[name] += 1
-                return name
-            u -= p
-        return None
 
 
 def _completion(chat: ChatRequest, text: str, prompt_tokens: int, completion_tokens: int) -> dict:

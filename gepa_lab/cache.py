@@ -1,0 +1,129 @@
+"""A persistent cache of LLM answers, so re-running a notebook or resuming a run does not pay
+again for work already done.
+
+The key is a hash of what determines an answer: model, messages, sampling parameters (which
+include the request's seed) and the example id; nothing about the run. So two runs, or two
+notebooks, share what they have in common. Storage is SQLite in WAL mode: a commit is atomic,
+so a process killed at any moment (kill -9 included) leaves every committed answer readable and
+never a torn one, and several processes can share one file (writers wait ``busy_timeout``).
+
+Writes are batched (every ``flush_every`` answers or ``flush_seconds``), which keeps the cost
+per call in microseconds; a kill loses at most the answers of the last batch, never the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from .provider import ChatRequest, ChatResponse
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class CachedAnswer:
+    response: ChatResponse
+    latency: float  # seconds the original call took (replayed on a virtual clock)
+
+
+def cache_key(request: ChatRequest, example_id: str | None) -> str:
+    payload = [
+        request.model,
+        request.messages,
+        request.temperature,
+        request.max_tokens,
+        request.seed,
+        example_id,
+    ]
+    return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()
+
+
+class EvalCache:
+    """Answers by :func:`cache_key`, in the SQLite file at ``path`` (created if missing)."""
+
+    def __init__(self, path: str | Path, flush_every: int = 256, flush_seconds: float = 0.5):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # One connection, used from whichever thread runs the event loop (never two at once).
+            self._db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints, atomic
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, model TEXT, text TEXT,"
+                " prompt_tokens INTEGER, completion_tokens INTEGER, latency REAL) WITHOUT ROWID"
+            )
+            self._db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+            self._db.commit()
+            (version,) = self._db.execute(
+                "SELECT value FROM meta WHERE name='schema_version'"
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise ValueError(f"cannot use {self.path} as an evaluation cache: {exc}") from None
+        if version != str(SCHEMA_VERSION):
+            raise ValueError(
+                f"{self.path} is an evaluation cache of schema {version}, this gepa_lab writes "
+                f"schema {SCHEMA_VERSION}: use another path or delete the file"
+            )
+        self.flush_every, self.flush_seconds = flush_every, flush_seconds
+        self._pending: dict[str, tuple[str, ChatResponse, float]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self.hits = self.misses = 0
+
+    def get(self, key: str) -> CachedAnswer | None:
+        pending = self._pending.get(key)
+        if pending is not None:
+            self.hits += 1
+            return CachedAnswer(pending[1], pending[2])
+        row = self._db.execute(
+            "SELECT text, prompt_tokens, completion_tokens, latency FROM answers WHERE key=?",
+            (key,),
+        ).fetchone()
+        if row is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return CachedAnswer(ChatResponse(row[0], row[1], row[2]), row[3])
+
+    def put(self, key: str, model: str, response: ChatResponse, latency: float) -> None:
+        self._pending[key] = (model, response, latency)
+        if len(self._pending) >= self.flush_every:
+            self.flush()
+        elif self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+            else:
+                self._timer = loop.call_later(self.flush_seconds, self.flush)
+
+    def flush(self) -> None:
+        """Commit pending answers in one transaction."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._pending:
+            return
+        rows = [
+            (k, m, r.text, r.prompt_tokens, r.completion_tokens, lat)
+            for k, (m, r, lat) in self._pending.items()
+        ]
+        with self._db:
+            self._db.executemany("INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?)", rows)
+        self._pending.clear()
+
+    def __len__(self) -> int:
+        (n,) = self._db.execute("SELECT COUNT(*) FROM answers").fetchone()
+        return n + len(self._pending)
+
+    def close(self) -> None:
+        self.flush()
+        self._db.close()

@@ -1,0 +1,132 @@
+"""The policy every provider call goes through: a shared adaptive limiter, bounded retries with
+jittered exponential backoff, and usage metering.
+
+A call that still fails after its retries raises, and the engine records a failed evaluation;
+the run goes on. Retries and reflections jump the limiter's queue: they have waited already, and
+the evaluators starve without new candidates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+
+from .limiter import ERROR, OK, PUSHBACK, AdaptiveLimiter
+from .provider import ChatRequest, ChatResponse, Provider, ProviderError, RateLimited
+from .usage import Usage
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how long to retry.
+
+    Transient errors (5xx, timeouts, unparsable bodies) get ``max_retries`` more tries after
+    ``base_delay`` x 2^k seconds (capped at ``max_delay``) with "equal jitter" (half fixed, half
+    random), which spreads a burst of failures out. Push-backs wait what Retry-After says (plus
+    up to 10%), and have their own, larger allowance ``max_pushbacks``: the limiter slows down
+    between them, so they are expected while it converges.
+    """
+
+    max_retries: int = 4
+    max_pushbacks: int = 32
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_retries", "max_pushbacks"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"RetryPolicy.{name}={getattr(self, name)!r} must be >= 0")
+        if not 0 < self.base_delay <= self.max_delay:
+            raise ValueError(
+                f"RetryPolicy: need 0 < base_delay <= max_delay, got {self.base_delay!r} "
+                f"and {self.max_delay!r}"
+            )
+
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to wait before try ``attempt + 1`` (``attempt`` counts from 0)."""
+        if retry_after is not None:
+            return min(retry_after, self.max_delay) * (1.0 + 0.1 * rng.random())
+        cap = min(self.max_delay, self.base_delay * 2.0**attempt)
+        return cap * (0.5 + 0.5 * rng.random())
+
+
+@dataclass(slots=True)
+class CallStats:
+    calls: int = 0  # attempts sent
+    retries: int = 0
+    rate_limited: int = 0
+    errors: int = 0  # failed attempts other than push-backs
+    failed: int = 0  # calls that raised after their retries
+
+
+class Throttled:
+    """Wraps a provider with ``limiter``, ``retry`` and a ``usage`` meter (all shareable)."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        limiter: AdaptiveLimiter,
+        retry: RetryPolicy | None = None,
+        usage: Usage | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.provider = provider
+        self.limiter = limiter
+        self.retry = retry or RetryPolicy()
+        self.usage = usage or Usage()
+        self.stats = CallStats()
+        self._rng = random.Random(f"{seed}/retry")
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        limiter, stats = self.limiter, self.stats
+        urgent = request.purpose != "task"
+        errors = pushbacks = 0
+        while True:
+            ticket = await limiter.acquire(urgent)
+            stats.calls += 1
+            try:
+                response = await self.provider.complete(request)
+            except RateLimited as exc:
+                limiter.release(ticket, PUSHBACK)
+                stats.rate_limited += 1
+                if pushbacks >= self.retry.max_pushbacks:
+                    stats.failed += 1
+                    raise
+                delay = self.retry.delay(pushbacks, exc.retry_after, self._rng)
+                pushbacks += 1
+            except ProviderError as exc:
+                limiter.release(ticket, ERROR)
+                stats.errors += 1
+                if not exc.retryable or errors >= self.retry.max_retries:
+                    stats.failed += 1
+                    raise
+                delay = self.retry.delay(errors, None, self._rng)
+                errors += 1
+            except BaseException as exc:
+                limiter.release(ticket, ERROR)
+                if isinstance(exc, Exception):
+                    stats.errors += 1
+                    stats.failed += 1
+                raise
+            else:
+                limiter.release(ticket, OK)
+                self.usage.add(request, response)
+                return response
+            stats.retries += 1
+            urgent = True
+            await asyncio.sleep(delay)
+
+    def summary(self) -> dict[str, float | int | None]:
+        lim = self.limiter
+        return {
+            "calls_sent": self.stats.calls,
+            "retries": self.stats.retries,
+            "rate_limited": self.stats.rate_limited,
+            "errors": self.stats.errors,
+            "failed_calls": self.stats.failed,
+            "rate_cuts": lim.stats.cuts,
+            "paced_rate": lim.rate,
+            "max_in_flight": lim.stats.max_in_flight,
+            "in_flight": lim.in_flight,
+        }

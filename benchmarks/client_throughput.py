@@ -1,7 +1,8 @@
 """Client throughput against the simulated OpenAI-compatible server at a fixed 1 s latency.
 
 For each concurrency (calls in flight) and each client: a raw aiohttp client (the ceiling), the
-openai SDK with its default httpx transport, and gepa_lab's ``OpenAIProvider``. Reported:
+openai SDK with its default httpx transport, and gepa_lab's client as a run uses it: the
+``OpenAIProvider`` behind ``Throttled`` (adaptive limiter, retries, usage metering). Reported:
 calls/s, Little's-law efficiency = calls/s / (in flight / latency), and client CPU ms per call.
 The server runs in its own process, on the same 2 cores, so all clients pay the same server
 cost; compare clients within one run, not across machines.
@@ -29,10 +30,12 @@ from pathlib import Path
 import aiohttp
 from openai import AsyncOpenAI
 
+from gepa_lab.limiter import AdaptiveLimiter
 from gepa_lab.limits import raise_fd_limit
 from gepa_lab.openai_provider import OpenAIProvider
 from gepa_lab.provider import ChatRequest
 from gepa_lab.sim import TASK_MODEL
+from gepa_lab.throttle import Throttled
 
 LATENCY = 1.0
 OUT = Path(__file__).parent / "results"
@@ -89,9 +92,10 @@ async def run_client(kind: str, url: str, conc: int, rounds: int) -> dict:
         finally:
             await client.close()
     provider = OpenAIProvider(url, "k")
+    client = Throttled(provider, AdaptiveLimiter(conc))
     request = ChatRequest(TASK_MODEL, MESSAGES)
     try:
-        return await measure(lambda: provider.complete(request), conc, rounds)
+        return await measure(lambda: client.complete(request), conc, rounds)
     finally:
         await provider.aclose()
 

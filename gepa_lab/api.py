@@ -185,6 +185,7 @@ def _prepare(
             simulated=simulated or bool(getattr(backend, "simulated", False)),
             on_progress=on_progress,
             usage=throttled.usage if throttled is not None else None,
+            backlog=(lambda: throttled.limiter.waiting) if throttled is not None else None,
         )
         try:
             result = await pipeline.run(seeds)

@@ -66,7 +66,7 @@ class EvalCache:
             (version,) = self._db.execute(
                 "SELECT value FROM meta WHERE name='schema_version'"
             ).fetchone()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise ValueError(f"cannot use {self.path} as an evaluation cache: {exc}") from None
         if version != str(SCHEMA_VERSION):
             raise ValueError(

@@ -4,9 +4,12 @@ Providers publish limits in requests or tokens per minute, not in calls in fligh
 them with token buckets. So the limiter keeps the user's cap on calls in flight (never above
 ``eval_concurrency``) and, once the provider pushes back (429, or 503 with Retry-After), paces
 sends at a rate it learns by AIMD (Chiu & Jain 1989; TCP congestion control, RFC 5681): the rate
-is cut by ``backoff`` on push-back and grows by ``growth`` per second while calls wait for it.
-Two rules keep the sawtooth tight, so throughput sits just below the provider's limit with
-few 429s, and nothing is ever paused wholesale:
+is cut by ``backoff`` on push-back and grows while calls wait for it, by ``growth`` of itself per
+second but never more than ``growth_per_call`` of itself per answered call, so that climbing
+back from a cut spans at least (1 - backoff) / growth_per_call calls (about 100) at any rate,
+and push-backs stay near 1% of calls even at a few requests per minute. Two more rules keep
+the sawtooth tight, so throughput sits just below the provider's limit, and nothing is ever
+paused wholesale:
 
 * one cut per generation: a push-back for a call sent before the last cut reports a rate that
   has already been corrected (TCP's fast-recovery rule), so a burst of 429s is one cut;
@@ -21,7 +24,6 @@ from collections import deque
 from dataclasses import dataclass
 
 OK, PUSHBACK, ERROR = "ok", "pushback", "error"
-_CATCH_UP = 0.1  # seconds of missed send slots a paced limiter may catch up in one burst
 
 
 @dataclass(slots=True)
@@ -45,6 +47,7 @@ class AdaptiveLimiter:
         *,
         backoff: float = 0.9,
         growth: float = 0.01,
+        growth_per_call: float = 0.001,
         min_rate: float = 0.05,
     ) -> None:
         if max_concurrency < 1:
@@ -55,10 +58,15 @@ class AdaptiveLimiter:
             raise ValueError(f"AdaptiveLimiter.backoff={backoff!r} is invalid: must be in (0, 1)")
         if not 0 < growth <= 1:
             raise ValueError(f"AdaptiveLimiter.growth={growth!r} is invalid: must be in (0, 1]")
+        if not 0 < growth_per_call <= 1:
+            raise ValueError(
+                f"AdaptiveLimiter.growth_per_call={growth_per_call!r} is invalid: must be in (0, 1]"
+            )
         if not min_rate > 0:
             raise ValueError(f"AdaptiveLimiter.min_rate={min_rate!r} is invalid: must be > 0")
         self.max_concurrency = max_concurrency
         self.backoff, self.growth, self.min_rate = backoff, growth, min_rate
+        self.growth_per_call = growth_per_call
         self.rate: float | None = None  # sends per second; None = unpaced
         self.in_flight = 0
         self.stats = LimiterStats()
@@ -101,9 +109,9 @@ class AdaptiveLimiter:
                 self._cut_ticket = self.stats.sent
                 self.stats.cuts += 1
         elif outcome == OK and self.rate is not None and self._timer is not None:
-            # Pacing is what holds calls back right now: probe a little higher. Per success,
-            # so the rate grows by about ``growth`` x rate per second.
-            self.rate += self.growth
+            # Pacing is what holds calls back right now: probe a little higher. Successes come
+            # ``rate`` times a second, so +growth per success is +growth x rate per second.
+            self.rate += min(self.growth, self.growth_per_call * self.rate)
         self._dispatch()
 
     # ------------------------------------------------------------------ internals
@@ -114,7 +122,7 @@ class AdaptiveLimiter:
 
     def _take(self, now: float) -> int:
         if self.rate is not None:
-            self._next_send = max(self._next_send, now - _CATCH_UP) + 1.0 / self.rate
+            self._next_send = max(self._next_send, now) + 1.0 / self.rate
         else:
             recent = self._recent
             recent.append(now)

@@ -35,6 +35,16 @@ from .provider import (
 )
 from .sim.server import SIM_OWNER
 
+# Named endpoints: base URL and the environment variable holding the key (None = no key needed).
+PROFILES: dict[str, tuple[str, str | None]] = {
+    "openai": ("https://api.openai.com/v1", "OPENAI_API_KEY"),
+    "openrouter": ("https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
+    "vllm": ("http://127.0.0.1:8000/v1", None),
+    "llama.cpp": ("http://127.0.0.1:8080/v1", None),
+    "ollama": ("http://127.0.0.1:11434/v1", None),
+    "sim": ("http://127.0.0.1:8000/v1", None),  # python -m gepa_lab.sim serve
+}
+
 
 class ProviderUnavailable(RuntimeError):
     """The endpoint cannot serve this run; the message says what to fix."""
@@ -77,6 +87,19 @@ class OpenAIProvider:
         self.simulated = False  # set by check(): the endpoint is gepa_lab's simulated world
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def from_profile(cls, name: str, **kwargs: object) -> OpenAIProvider:
+        """A provider for a named endpoint (see ``PROFILES``); ``kwargs`` override, e.g. a
+        ``base_url`` on another port. The key is read from the profile's variable."""
+        if name not in PROFILES:
+            raise ValueError(f"unknown provider profile {name!r}: use one of {sorted(PROFILES)}")
+        url, key_var = PROFILES[name]
+        key = os.environ.get(key_var) if key_var else "no-key"
+        if key_var and not key and "api_key" not in kwargs:
+            raise ValueError(f"profile {name!r} needs an API key: set {key_var}")
+        options: dict[str, object] = {"base_url": url, "api_key": key, **kwargs}
+        return cls(**options)  # type: ignore[arg-type]
 
     def _open(self) -> aiohttp.ClientSession:
         """One pooled session per event loop (a notebook may run several loops in turn)."""

@@ -95,6 +95,7 @@ def test_optimization_survives_injected_faults_and_accounts_for_every_call():
     res, adapter = asyncio.run(main())
     stats = res.provider_stats
     assert res.stop_reason == "budget"
+    assert res.simulated  # the server says it is the simulated world: the run is labelled so
     # Every evaluation finished or was recorded as failed; retries rescued most faults.
     assert res.metric_calls + res.failed_calls == adapter.task_calls == 600
     assert 0 < res.failed_calls < 0.1 * 600 and stats["retries"] > 0.1 * 600
@@ -225,3 +226,17 @@ def test_probe_checks_an_explicit_adapter_and_tolerates_transient_answers():
                     await provider.aclose()
 
     asyncio.run(main())
+
+
+def test_named_profiles(monkeypatch):
+    monkeypatch.delenv("OPENROUTER_API_KEY", raising=False)
+    with pytest.raises(ValueError, match="OPENROUTER_API_KEY"):
+        OpenAIProvider.from_profile("openrouter")
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-test")
+    routed = OpenAIProvider.from_profile("openrouter")
+    assert routed.base_url == "https://openrouter.ai/api/v1"
+    assert routed._headers["Authorization"] == "Bearer sk-or-test"
+    local = OpenAIProvider.from_profile("ollama", timeout=5.0)
+    assert local.base_url == "http://127.0.0.1:11434/v1" and local.timeout == 5.0
+    with pytest.raises(ValueError, match="unknown provider profile 'nope'"):
+        OpenAIProvider.from_profile("nope")

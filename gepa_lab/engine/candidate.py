@@ -41,6 +41,9 @@ class Candidate:
     traces: list[Trace | None] = field(default_factory=list)
     rung: int = -1  # highest rung completed
     status: Status = Status.QUEUED
+    # reflections on this candidate since it last finished a rung: new children, duplicates
+    children: int = 0
+    duplicates: int = 0
 
     @property
     def prompt(self) -> str:

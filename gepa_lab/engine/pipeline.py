@@ -46,6 +46,7 @@ class Adapter(Protocol):
 
 
 ProgressFn = Callable[[dict[str, Any]], None]
+DUPLICATES_TO_REST = 4
 
 
 @dataclass(slots=True, eq=False)
@@ -72,9 +73,11 @@ class Pipeline:
         simulated: bool = False,
         on_progress: ProgressFn | None = None,
         usage: Usage | None = None,
+        backlog: Callable[[], int] | None = None,
     ) -> None:
         self.cfg = config
         self.usage = usage  # what the provider calls cost so far, for the token and cost budgets
+        self.backlog = backlog  # calls waiting for the provider's limiter (it is the bottleneck)
         self.adapter = adapter
         self.label, self.time_mode, self.simulated = label, time_mode, simulated
         self.on_progress = on_progress
@@ -93,7 +96,7 @@ class Pipeline:
         self.log = EventLog()
         self.rng = random.Random(f"{config.seed}/mutation")
 
-        self._heap: list[tuple[int, int, _Job]] = []
+        self._heap: list[tuple[float, int, int, _Job]] = []
         self._seq = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._done = asyncio.Event()
@@ -169,7 +172,7 @@ class Pipeline:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for _, _, job in self._heap:
+        for *_, job in self._heap:
             if job.cand.status in (Status.QUEUED, Status.EVALUATING, Status.PROMOTED):
                 job.cand.status = Status.CANCELLED
                 self.cands_in_flight -= 1
@@ -217,15 +220,18 @@ class Pipeline:
             self.queued_new += 1
         self.queued_examples += end - start
         heapq.heappush(
-            self._heap, (-self._promise(cand, rung), -self._seq, _Job(rung, cand, start, end))
+            self._heap,
+            (-self._promise(cand, rung), -rung, -self._seq, _Job(rung, cand, start, end)),
         )
         self._seq += 1
 
     def _promise(self, cand: Candidate, rung: int) -> float:
         """Queue priority: the evidence so far that this candidate is good (a new child inherits
         its parent's). The most promising lineage is evaluated first at every rung, so the
-        critical path to the target never waits behind the buffer of speculative children;
-        ties go to the newest job. Seeds come first."""
+        critical path to the target never waits behind the buffer of speculative children.
+        Ties go to the higher rung (a parent's promotion before its children, which inherit
+        its evidence: otherwise a steady stream of children starves the promotion whenever
+        the provider is the bottleneck), then to the newest job. Seeds come first."""
         if rung:
             return evidence_score(cand, self.sizes[rung - 1])
         parent = self.archive.candidates.get(cand.parent_id) if cand.parent_id is not None else None
@@ -246,7 +252,7 @@ class Pipeline:
         while heap and self.in_flight < cfg.eval_concurrency and not self.stopping:
             if budget is not None and self.launched >= budget:
                 break
-            job = heap[0][2]
+            job = heap[0][3]
             if not job.started:
                 job.started = True
                 job.cand.status = Status.EVALUATING
@@ -374,6 +380,8 @@ class Pipeline:
             return False
         if self.queued_new + self.mutating < cfg.mutation_buffer_min:
             return True
+        if self.backlog is not None and self.backlog() > 0:
+            return False  # calls already wait for the provider: there is no free slot to fill
         # More work is needed when queued and incoming examples cannot fill the free slots.
         incoming = self.queued_examples + self.mutating * self.sizes[0]
         return self.in_flight + incoming < cfg.eval_concurrency
@@ -445,11 +453,26 @@ class Pipeline:
                 comps[component] = text
                 child = self._new_candidate(comps, parent, "mutation")
                 if child is not None:
+                    parent.children += 1
                     self.log.add(self.now(), "mutation", child.id, parent.id)
                     self._enqueue(child, 0)
+                else:
+                    self._duplicate_from(parent)
             self._pump()
         except Exception as exc:
             self._fail(exc)
+
+    def _duplicate_from(self, parent: Candidate) -> None:
+        """A reflection that reproduced a known text cost a call and gave nothing. A parent
+        whose reflections mostly repeat (at least DUPLICATES_TO_REST, and more than twice its
+        new children) has nothing new to teach on its current evidence: it rests, out of parent
+        selection, until it finishes another rung. Without this, a parent that keeps repeating
+        itself turns the mutation pipeline into a loop of wasted calls, which starves the
+        evaluators outright when the provider's rate limit is the bottleneck."""
+        parent.duplicates += 1
+        repeating = parent.duplicates >= DUPLICATES_TO_REST
+        if repeating and parent.duplicates > 2 * parent.children and self.archive.rest(parent):
+            self.log.add(self.now(), "parent_rested", parent.id, parent.parent_id)
 
     # ------------------------------------------------------------------ idle, progress, result
     def _check_idle(self) -> None:

@@ -78,6 +78,7 @@ class ServerStats:
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
             "mean_in_flight": self._area / elapsed if elapsed > 0 else 0.0,
+            "uptime_s": elapsed,
         }
 
 

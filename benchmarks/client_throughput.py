@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import csv
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -35,17 +34,12 @@ from gepa_lab.limits import raise_fd_limit
 from gepa_lab.openai_provider import OpenAIProvider
 from gepa_lab.provider import ChatRequest
 from gepa_lab.sim import TASK_MODEL
+from gepa_lab.sim.server import free_port
 from gepa_lab.throttle import Throttled
 
 LATENCY = 1.0
 OUT = Path(__file__).parent / "results"
 MESSAGES = (("system", "Solve the problem. End with '### <answer>'."), ("user", "What is 2+2?"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def measure(call: Callable[[], Awaitable[object]], conc: int, rounds: int) -> dict:

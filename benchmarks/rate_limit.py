@@ -8,7 +8,8 @@ share of the limit (target >= 0.95) and the share of requests answered 429 (targ
 
     python benchmarks/rate_limit.py [--rpm 3000] [--minutes 5] [--concurrency 1024]
 
-The last line printed is one JSON object; results are simulated (the server is the simulated
+The last line printed is one JSON object (the committed one from a 5-minute run is in
+``benchmarks/results/rate_limit.json``); results are simulated (the server is the simulated
 world) but the client, the HTTP traffic and the clock are real.
 """
 

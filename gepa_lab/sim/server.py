@@ -16,6 +16,7 @@ import asyncio
 import json
 import math
 import random
+import socket
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -190,6 +191,14 @@ def _completion(chat: ChatRequest, text: str, prompt_tokens: int, completion_tok
 def _error(status: int, code: str, message: str) -> web.Response:
     body = {"error": {"message": message, "type": code, "code": code}}
     return web.json_response(body, status=status)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on at the moment of asking, for servers started in a subprocess
+    (in process, ``serve(port=0)`` binds a free port without a race)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
 
 
 @asynccontextmanager

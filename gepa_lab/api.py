@@ -13,11 +13,10 @@ from .cache import EvalCache
 from .config import Config
 from .data import Example, examples_from_rows
 from .engine.pipeline import Adapter, Pipeline, ProgressFn
-from .limiter import AdaptiveLimiter
 from .provider import Provider
 from .sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
 from .telemetry import RunResult
-from .throttle import RetryPolicy, Throttled
+from .throttle import Throttled
 from .usage import PriceTable, Usage
 from .virtual_time import run_virtual
 
@@ -48,7 +47,8 @@ async def optimize(
     seconds. It is only valid for in-process providers such as the simulated world.
 
     Every provider call goes through :class:`~gepa_lab.throttle.Throttled` (an adaptive limiter
-    capped at ``config.eval_concurrency``, bounded retries, usage metering) unless the provider
+    with room for ``config.eval_concurrency`` task calls plus ``max_mutations_per_round``
+    reflections, bounded retries, usage metering) unless the provider
     already is one, which is how several runs share one limiter. ``cache`` (a path or an
     :class:`~gepa_lab.cache.EvalCache`) serves answers already paid for. ``prices`` overrides
     the price table used for costs and ``config.max_cost_usd``.
@@ -136,13 +136,7 @@ def _prepare(
     throttled = inner if isinstance(inner, Throttled) else None
     if inner is not None and throttled is None:
         price_table = prices if isinstance(prices, PriceTable) else PriceTable(prices)
-        throttled = Throttled(
-            inner,
-            AdaptiveLimiter(config.eval_concurrency),
-            RetryPolicy(max_retries=config.max_retries),
-            Usage(price_table),
-            seed=config.seed,
-        )
+        throttled = Throttled.for_config(inner, config, Usage(price_table))
     if throttled is not None and config.max_cost_usd is not None:
         unpriced = [m for m in models if throttled.usage.prices.price(m) is None]
         if unpriced:

@@ -12,6 +12,7 @@ import asyncio
 import random
 from dataclasses import dataclass
 
+from .config import Config
 from .limiter import ERROR, OK, PUSHBACK, AdaptiveLimiter
 from .provider import ChatRequest, ChatResponse, Provider, ProviderError, RateLimited
 from .usage import Usage
@@ -77,6 +78,17 @@ class Throttled:
         self.usage = usage or Usage()
         self.stats = CallStats()
         self._rng = random.Random(f"{seed}/retry")
+
+    @classmethod
+    def for_config(
+        cls, provider: Provider, config: Config, usage: Usage | None = None
+    ) -> Throttled:
+        """The throttle a run with ``config`` uses: room for ``eval_concurrency`` task calls
+        (the engine never launches more) plus ``max_mutations_per_round`` reflections, so
+        reflections never take an evaluation's slot; retries per ``config.max_retries``."""
+        limiter = AdaptiveLimiter(config.eval_concurrency + config.max_mutations_per_round)
+        retry = RetryPolicy(max_retries=config.max_retries)
+        return cls(provider, limiter, retry, usage, seed=config.seed)
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         limiter, stats = self.limiter, self.stats

@@ -24,6 +24,7 @@ class SimStats:
     max_in_flight: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    latency_seconds: dict[str, float] = field(default_factory=dict)  # sampled, per model
     rate_limited: int = 0
     faults: dict[str, int] = field(default_factory=dict)
 
@@ -96,6 +97,9 @@ class SimProvider:
                 await asyncio.sleep(self.faults.timeout_seconds * self.time_scale)
                 raise TransientError("simulated timeout")
         stats.calls[request.model] = stats.calls.get(request.model, 0) + 1
+        stats.latency_seconds[request.model] = (
+            stats.latency_seconds.get(request.model, 0.0) + delay * self.time_scale
+        )
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         try:

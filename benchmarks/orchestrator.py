@@ -1,0 +1,193 @@
+"""How much the orchestrator itself costs: the engine driving the in-process simulated provider
+(no HTTP) at 1 s mean latency, in real time, at 64 to 2,048 evaluations in flight.
+
+Latencies are uniform on 0.5-1.5 s: with one fixed latency every call launched together would
+finish together, and a measuring window would count whole waves of completions.
+
+Per concurrency C, after a warm-up (the ladder needs mutations before it can fill C slots):
+
+* efficiency = evaluations/s / (C / latency), Little's law's ideal;
+* utilization = mean task calls in flight / C (sampled every 250 ms);
+* starved = share of samples in which slots were free and no evaluation was queued, i.e. the
+  evaluators waited for mutations;
+* CPU us per evaluation of orchestration: process CPU per evaluation minus what the same
+  provider calls cost when driven by a bare semaphore loop (measured in the same run).
+
+Then the memory of a run that has made 10,000 candidates (virtual clock, in a subprocess, peak
+RSS). ``python benchmarks/orchestrator.py [--conc 64 256 1024 2048] [--seconds 12]``; the last
+line printed is one JSON object with ``eff_2048``, ``eff_256``, ``cpu_us_per_eval``,
+``utilization`` and ``peak_rss_mb_10k_candidates``. Simulated provider, real clock and CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import gepa_lab as gl
+from gepa_lab.adapter import LLMAdapter
+from gepa_lab.engine.pipeline import Pipeline
+from gepa_lab.limits import raise_fd_limit
+from gepa_lab.provider import ChatRequest
+from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, Latency, SimProvider, synthetic_aime
+from gepa_lab.throttle import Throttled
+
+LATENCY = 1.0
+N_EXAMPLES = 300
+SAMPLE_EVERY = 0.25  # seconds; sampling itself costs CPU, which is charged to the engine
+SEED = "You are a helpful assistant. Solve the math problem."
+OUT = Path(__file__).parent / "results"
+
+
+def provider() -> SimProvider:
+    spread = Latency("uniform", 0.5 * LATENCY, 1.5 * LATENCY)
+    return SimProvider(spread, spread)
+
+
+async def measure_engine(conc: int, seconds: float, warmup: float) -> dict:
+    sim = provider()
+    cfg = gl.benchmark_overrides(gl.adaptive_config(N_EXAMPLES, "aggressive", conc), conc)
+    cfg = cfg.replace(target_quality=None, max_metric_calls=None, max_wall_time=seconds)
+    adapter = LLMAdapter(Throttled.for_config(sim, cfg), TASK_MODEL, REFLECTION_MODEL)
+    pipe = Pipeline(adapter, synthetic_aime(N_EXAMPLES, seed=0), cfg)
+    run = asyncio.ensure_future(pipe.run([{"instruction": SEED}]))
+    await asyncio.sleep(warmup)
+    calls0, refl0 = pipe.finished_calls, pipe.reflections
+    sampled0 = sim.stats.latency_seconds.get(TASK_MODEL, 0.0), sim.stats.calls.get(TASK_MODEL, 0)
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    samples = starved = 0
+    in_flight_sum = 0
+    while not run.done() and time.perf_counter() - t0 < seconds - warmup - 0.5:
+        await asyncio.sleep(SAMPLE_EVERY)
+        samples += 1
+        in_flight_sum += pipe.in_flight
+        starved += pipe.in_flight < conc and not pipe._heap
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    evals, reflections = pipe.finished_calls - calls0, pipe.reflections - refl0
+    latency = (sim.stats.latency_seconds[TASK_MODEL] - sampled0[0]) / (
+        sim.stats.calls[TASK_MODEL] - sampled0[1]
+    )
+    result = await run
+    return {
+        "in_flight": conc,
+        "evals_per_s": evals / wall,
+        "eff": evals / wall / (conc / latency),
+        "mean_latency_s": latency,
+        "utilization": in_flight_sum / max(samples, 1) / conc,
+        "starved": starved / max(samples, 1),
+        "cpu_us_per_eval_total": 1e6 * cpu / max(evals, 1),
+        "evals": evals,
+        "reflections": reflections,
+        "candidates": result.candidates,
+    }
+
+
+async def measure_provider(conc: int, n: int) -> tuple[float, float]:
+    """CPU seconds per task call and per reflection call of the provider alone."""
+    sim = provider()
+    problems = synthetic_aime(N_EXAMPLES, seed=0)
+    sem = asyncio.Semaphore(conc)
+
+    async def one(req: ChatRequest) -> None:
+        async with sem:
+            await sim.complete(req)
+
+    costs = []
+    for make in (
+        lambda i: ChatRequest(TASK_MODEL, (("system", SEED), ("user", problems[i % 300].problem))),
+        lambda i: ChatRequest(
+            REFLECTION_MODEL,
+            (("user", f"```\n{SEED}\n```\n{problems[i % 300].problem}"),),
+            1.0,
+            None,
+            i,
+            purpose="reflection",
+        ),
+    ):
+        cpu0 = time.process_time()
+        await asyncio.gather(*(one(make(i)) for i in range(n)))
+        costs.append((time.process_time() - cpu0) / n)
+    return costs[0], costs[1]
+
+
+MEMORY = textwrap.dedent(
+    """
+    import resource, sys
+    import gepa_lab as gl
+    from gepa_lab.sim import synthetic_aime
+
+    class Enough(Exception):
+        pass
+
+    def stop_at_10k(p):
+        if p["candidates"] >= 10_000:
+            raise Enough
+
+    cfg = gl.benchmark_overrides(gl.adaptive_config(300, "aggressive", 2048), 2048)
+    cfg = cfg.replace(target_quality=None, max_metric_calls=None, max_wall_time=1e6)
+    try:
+        gl.optimize_sync("You are a helpful assistant. Solve the math problem.",
+                         synthetic_aime(300, seed=0), cfg, time_mode="virtual",
+                         on_progress=stop_at_10k)
+    except Enough:
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    """
+)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--conc", type=int, nargs="+", default=[64, 256, 1024, 2048])
+    ap.add_argument("--seconds", type=float, default=12.0)
+    ap.add_argument("--warmup", type=float, default=4.0)
+    args = ap.parse_args()
+    raise_fd_limit(8192)
+    rows = []
+    for conc in args.conc:
+        row = asyncio.run(measure_engine(conc, args.seconds, args.warmup))
+        task_cpu, refl_cpu = asyncio.run(measure_provider(conc, max(conc, 512)))
+        provider_us = 1e6 * (task_cpu + refl_cpu * row["reflections"] / max(row["evals"], 1))
+        row["cpu_us_per_eval"] = row["cpu_us_per_eval_total"] - provider_us
+        rows.append(row)
+        print(
+            f"{conc:5d} in flight: {row['evals_per_s']:7.1f} evals/s  eff {row['eff']:.3f}  "
+            f"util {row['utilization']:.3f}  starved {row['starved']:.3f}  "
+            f"cpu {row['cpu_us_per_eval_total']:.0f} us/eval, of which orchestration "
+            f"{row['cpu_us_per_eval']:.0f}",
+            flush=True,
+        )
+    mem = subprocess.run(
+        [sys.executable, "-c", MEMORY], capture_output=True, text=True, timeout=1800, check=True
+    )
+    rss = float(mem.stdout.strip().splitlines()[-1])
+    print(f"peak RSS with 10,000 candidates: {rss:.0f} MB", flush=True)
+    OUT.mkdir(exist_ok=True)
+    (OUT / "orchestrator.json").write_text(json.dumps(rows, indent=1))
+
+    def pick(conc: int, key: str) -> float | None:
+        found = [r[key] for r in rows if r["in_flight"] == conc]
+        return round(found[0], 4) if found else None
+
+    print(
+        json.dumps(
+            {
+                "simulated_provider": True,
+                "eff_2048": pick(2048, "eff"),
+                "eff_256": pick(256, "eff"),
+                "cpu_us_per_eval": round(max(r["cpu_us_per_eval"] for r in rows), 1),
+                "utilization": round(min(r["utilization"] for r in rows), 4),
+                "starved_max": round(max(r["starved"] for r in rows), 4),
+                "peak_rss_mb_10k_candidates": round(rss, 1),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

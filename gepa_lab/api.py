@@ -105,7 +105,13 @@ def _prepare(
         raise TypeError(f"config must be a gepa_lab.Config, got {type(config).__name__}")
     if time_mode not in TIME_MODES:
         raise ValueError(f"time_mode={time_mode!r} is invalid: use one of {TIME_MODES}")
-    budgets = ("max_metric_calls", "max_wall_time", "max_total_tokens", "max_cost_usd")
+    budgets = (
+        "max_metric_calls",
+        "max_llm_calls",
+        "max_wall_time",
+        "max_total_tokens",
+        "max_cost_usd",
+    )
     if all(getattr(config, b) is None for b in budgets) and not (
         config.target_quality is not None and config.auto_stop
     ):

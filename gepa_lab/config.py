@@ -99,6 +99,8 @@ class Config:
     auto_stop: bool = True
     # Budget of task-model calls (example evaluations); None = unlimited.
     max_metric_calls: int | None = None
+    # Budget of LLM calls launched, task and reflection together (retries not counted).
+    max_llm_calls: int | None = None
     # Budget of wall-clock seconds; None = unlimited.
     max_wall_time: float | None = None
     # Budget of LLM tokens (prompt + completion, task and reflection calls); None = unlimited.
@@ -149,6 +151,8 @@ class Config:
             _check_int("max_metric_calls", self.max_metric_calls, 1)
         if self.max_wall_time is not None:
             self._set_float("max_wall_time", lambda v: v > 0.0, "must be None or > 0 seconds")
+        if self.max_llm_calls is not None:
+            _check_int("max_llm_calls", self.max_llm_calls, 1)
         if self.max_total_tokens is not None:
             _check_int("max_total_tokens", self.max_total_tokens, 1)
         if self.max_cost_usd is not None:
@@ -347,6 +351,8 @@ def performance_report(config: Config, dataset_size: int | None = None) -> str:
         rows.append(("metric-call budget", f"{config.max_metric_calls} calls"))
     if config.max_wall_time is not None:
         rows.append(("wall-time budget", f"{config.max_wall_time:g} s"))
+    if config.max_llm_calls is not None:
+        rows.append(("LLM-call budget", f"{config.max_llm_calls} calls"))
     if config.max_total_tokens is not None:
         rows.append(("token budget", f"{config.max_total_tokens} tokens"))
     if config.max_cost_usd is not None:

@@ -98,6 +98,7 @@ class RunResult:
     # Calls sent, retries, 429s, failures, paced rate, tokens, cost, cache hits.
     provider_stats: dict[str, Any] = field(default_factory=dict)
     usage: pd.DataFrame | None = None  # tokens and cost per (model, purpose)
+    warnings: list[str] = field(default_factory=list)  # what the run warned about, in order
 
     @property
     def llm_calls(self) -> int:
@@ -145,6 +146,7 @@ class RunResult:
             "rung_sizes": list(self.rung_sizes),
             "time_mode": self.time_mode,
             "simulated": self.simulated,
+            "warnings": self.warnings,
             **self.provider_stats,
         }
 

@@ -1,6 +1,7 @@
 """The streaming pipeline on the simulated world: nested shards, stops, counters, failures."""
 
 import asyncio
+import warnings
 from collections import Counter
 
 import pytest
@@ -194,3 +195,33 @@ def test_progress_printer_reports_throttled_lines():
     assert all(line.startswith("[turbo] t=") and "in flight=" in line for line in lines)
     with pytest.raises(ValueError, match="every"):
         gl.ProgressPrinter(every=0)
+
+
+def test_llm_call_budget_counts_task_and_reflection_calls():
+    adapter = CountingAdapter(SimProvider())
+    cfg = turbo(target_quality=None, max_metric_calls=None, max_llm_calls=700)
+    res = gl.optimize_sync(SEED, TRAIN, cfg, adapter=adapter, time_mode="virtual")
+    assert res.stop_reason == "budget"
+    assert adapter.task_calls + adapter.reflection_calls <= 700
+    assert adapter.task_calls + adapter.reflection_calls >= 700 - cfg.max_mutations_per_round
+    assert res.final_counters == dict.fromkeys(res.final_counters, 0)
+
+
+def test_a_ladder_that_prunes_everything_warns_with_what_to_change():
+    # A cut no child can pass and no escape hatch: every candidate is pruned.
+    strict = turbo(
+        target_quality=None,
+        max_metric_calls=3000,
+        cohort_quantile=0.95,
+        enable_rung_convergence=False,
+        lineage_patience=0,
+    )
+    with pytest.warns(RuntimeWarning, match="was pruned") as caught:
+        res = gl.optimize_sync(SEED, TRAIN, strict, time_mode="virtual")
+    assert len(caught) == 1 and res.warnings == [str(caught[0].message)]
+    assert "cohort_quantile (now 0.95)" in res.warnings[0]
+    assert "enable_rung_convergence=True" in res.warnings[0]
+    assert (res.events.event == "warning").sum() == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default ladder does not warn
+        gl.optimize_sync(SEED, TRAIN, turbo(max_metric_calls=3000), time_mode="virtual")

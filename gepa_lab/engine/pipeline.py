@@ -16,6 +16,7 @@ import asyncio
 import heapq
 import math
 import random
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -47,6 +48,7 @@ class Adapter(Protocol):
 
 ProgressFn = Callable[[dict[str, Any]], None]
 DUPLICATES_TO_REST = 4
+ALL_PRUNED_WARNING = 50  # consecutive judgements without a promotion before the run warns
 
 
 @dataclass(slots=True, eq=False)
@@ -120,6 +122,9 @@ class Pipeline:
         self.counts = {
             k: [0] * n for k in ("finished", "promoted", "pruned", "pruned_parent", "forced")
         }
+
+        self.warnings: list[str] = []
+        self._unpromoted = self._unpromoted_by_parent = 0  # judgements since the last promotion
 
         self.stopping = False
         self.stop_reason = ""
@@ -239,6 +244,16 @@ class Pipeline:
             return 1.0
         return evidence_score(parent, self.sizes[parent.rung])
 
+    def _calls_spent(self) -> bool:
+        """True once no further call may be launched: the metric-call or LLM-call budget."""
+        cfg = self.cfg
+        if cfg.max_metric_calls is not None and self.launched >= cfg.max_metric_calls:
+            return True
+        return (
+            cfg.max_llm_calls is not None
+            and self.launched + self._mutation_seq >= cfg.max_llm_calls
+        )
+
     def _pump(self) -> None:
         """Launch examples from the highest-priority jobs while slots are free."""
         cfg = self.cfg
@@ -248,9 +263,8 @@ class Pipeline:
             elif cfg.max_cost_usd is not None and self.usage.cost_usd >= cfg.max_cost_usd:
                 self._stop("cost_budget")
         heap = self._heap
-        budget = cfg.max_metric_calls
         while heap and self.in_flight < cfg.eval_concurrency and not self.stopping:
-            if budget is not None and self.launched >= budget:
+            if self._calls_spent():
                 break
             job = heap[0][3]
             if not job.started:
@@ -350,6 +364,7 @@ class Pipeline:
             self.cands_in_flight -= 1
             self.log.add(t, "prune", cand.id, cand.parent_id, rung, score)
             self.archive.pruned(cand)
+        self._watch_pruning(decision.promote or bool(decision.forced), decision.reason, t)
         for forced_id, forced_rung in decision.forced:
             forced = self.archive.candidates[forced_id]
             forced.status = Status.PROMOTED
@@ -365,6 +380,31 @@ class Pipeline:
             )
             self.archive.rung_finished(forced, self.sizes[forced_rung], full=False)
             self._enqueue(forced, forced_rung + 1)
+
+    def _watch_pruning(self, promoted: bool, reason: str, t: float) -> None:
+        """Warn once when every candidate is being pruned: the ladder has stopped learning and
+        the run only spends calls. Says which rule prunes and what to change."""
+        if promoted:
+            self._unpromoted = self._unpromoted_by_parent = 0
+            return
+        self._unpromoted += 1
+        self._unpromoted_by_parent += reason == "parent"
+        if self._unpromoted != ALL_PRUNED_WARNING or self.warnings:
+            return
+        cfg = self.cfg
+        by_parent = self._unpromoted_by_parent
+        message = (
+            f"every one of the last {ALL_PRUNED_WARNING} candidates judged was pruned "
+            f"({by_parent} for scoring below their parent, {ALL_PRUNED_WARNING - by_parent} "
+            f"by the cohort cut): the ladder is not promoting anything. Consider a lower "
+            f"Config.cohort_quantile (now {cfg.cohort_quantile:g}), a higher "
+            f"Config.eps_improve (now {cfg.eps_improve:g})"
+            + ("" if cfg.enable_rung_convergence else ", or Config.enable_rung_convergence=True")
+            + "."
+        )
+        self.warnings.append(message)
+        self.log.add(t, "warning")
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     # ------------------------------------------------------------------ mutation
     def _wants_mutation(self) -> bool:
@@ -389,10 +429,7 @@ class Pipeline:
     def _maybe_mutate(self) -> None:
         if self.stopping:
             return
-        budget = self.cfg.max_metric_calls
-        if budget is not None and self.launched >= budget:
-            return
-        while self._wants_mutation():
+        while not self._calls_spent() and self._wants_mutation():
             parent = self.archive.select_parent(self.rng)
             if parent is None:
                 return
@@ -481,8 +518,7 @@ class Pipeline:
         work and no parent to mutate."""
         if self.stopping or self.in_flight:
             return
-        budget = self.cfg.max_metric_calls
-        if budget is not None and self.launched >= budget:
+        if self._calls_spent():
             self._stop("budget")
         elif not self.mutating and not self._heap:
             self._stop("exhausted")
@@ -550,4 +586,5 @@ class Pipeline:
             simulated=self.simulated,
             lineage=self.archive.lineage(best.id) if best else [],
             final_counters=self.counters(),
+            warnings=list(self.warnings),
         )

@@ -4,7 +4,9 @@ Data flow: data -> provider -> engine (ladder, archive, mutation, pipeline) -> t
 notebooks and reports.
 """
 
+from .adapter import LLMAdapter
 from .api import optimize, optimize_sync
+from .cache import EvalCache
 from .config import (
     Config,
     adaptive_config,
@@ -13,14 +15,26 @@ from .config import (
     performance_report,
 )
 from .data import Example, examples_from_rows
+from .limiter import AdaptiveLimiter
 from .limits import max_concurrency_from_fd_limit, raise_fd_limit
+from .openai_provider import OpenAIProvider, ProviderUnavailable
 from .telemetry import ProgressPrinter, RunResult
+from .throttle import RetryPolicy, Throttled
+from .usage import PriceTable
 
 __all__ = [
+    "AdaptiveLimiter",
     "Config",
+    "EvalCache",
     "Example",
+    "LLMAdapter",
+    "OpenAIProvider",
+    "PriceTable",
     "ProgressPrinter",
+    "ProviderUnavailable",
+    "RetryPolicy",
     "RunResult",
+    "Throttled",
     "adaptive_config",
     "benchmark_overrides",
     "classic_config",

@@ -76,7 +76,7 @@ class EvalCache:
         self.flush_every, self.flush_seconds = flush_every, flush_seconds
         self._pending: dict[str, tuple[str, ChatResponse, float]] = {}
         self._timer: asyncio.TimerHandle | None = None
-        self.hits = self.misses = 0
+        self.hits = 0
 
     def get(self, key: str) -> CachedAnswer | None:
         pending = self._pending.get(key)
@@ -88,7 +88,6 @@ class EvalCache:
             (key,),
         ).fetchone()
         if row is None:
-            self.misses += 1
             return None
         self.hits += 1
         return CachedAnswer(ChatResponse(row[0], row[1], row[2]), row[3])
@@ -119,10 +118,6 @@ class EvalCache:
         with self._db:
             self._db.executemany("INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?)", rows)
         self._pending.clear()
-
-    def __len__(self) -> int:
-        (n,) = self._db.execute("SELECT COUNT(*) FROM answers").fetchone()
-        return n + len(self._pending)
 
     def close(self) -> None:
         self.flush()

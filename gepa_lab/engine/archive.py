@@ -35,7 +35,7 @@ class Archive:
 
     def rung_finished(self, cand: Candidate, n_examples: int, full: bool) -> bool:
         """Update the elite and the best; True if this is a new best on the full set."""
-        self._elite = [e for e in self._elite if e[2] != cand.id]
+        self.rest(cand)
         cand.children = cand.duplicates = 0  # new evidence: reflections on it start afresh
         traces = cand.traces[:n_examples]
         if cand.status is not Status.PRUNED and any(t.score < 1 for t in traces):  # type: ignore[union-attr]
@@ -51,7 +51,7 @@ class Archive:
         return False
 
     def pruned(self, cand: Candidate) -> None:
-        self._elite = [e for e in self._elite if e[2] != cand.id]
+        self.rest(cand)
 
     def rest(self, cand: Candidate) -> bool:
         """Take ``cand`` out of parent selection until it finishes another rung; True if it was

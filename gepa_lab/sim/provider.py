@@ -9,7 +9,7 @@ from ..provider import ChatRequest, ChatResponse, RateLimited, TransientError
 from .faults import FaultDraw, Faults
 from .hashing import unit
 from .latency import REFLECTION_LATENCY, TASK_LATENCY, Latency
-from .rate_limits import Buckets, RateLimits, charged_tokens
+from .rate_limits import Buckets, RateLimits, charged_tokens, prompt_tokens
 from .reflection_model import reflect
 from .task_model import answer
 
@@ -108,7 +108,7 @@ class SimProvider:
             stats.in_flight -= 1
         if fault is not None:
             raise TransientError(f"simulated fault: {fault}")
-        prompt_tokens = sum(len(c) for _, c in request.messages) // 4
-        stats.prompt_tokens += prompt_tokens
+        n_prompt = prompt_tokens(request.messages)
+        stats.prompt_tokens += n_prompt
         stats.completion_tokens += len(text) // 4
-        return ChatResponse(text, prompt_tokens, len(text) // 4)
+        return ChatResponse(text, n_prompt, len(text) // 4)

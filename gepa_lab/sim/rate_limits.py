@@ -75,7 +75,12 @@ class Buckets:
         return wait
 
 
+def prompt_tokens(messages: tuple[tuple[str, str], ...]) -> int:
+    """The simulated world's token count of a prompt: its characters / 4."""
+    return sum(len(c) for _, c in messages) // 4
+
+
 def charged_tokens(messages: tuple[tuple[str, str], ...], max_tokens: int | None) -> int:
-    """What a limiter charges before the answer exists: prompt characters / 4 plus the reply
+    """What a limiter charges before the answer exists: the prompt's tokens plus the reply
     allowance (``max_tokens``, else 256), as OpenAI estimates against its token limits."""
-    return sum(len(c) for _, c in messages) // 4 + (max_tokens or 256)
+    return prompt_tokens(messages) + (max_tokens or 256)

@@ -136,7 +136,7 @@ class Throttled:
             "retries": self.stats.retries,
             "rate_limited": self.stats.rate_limited,
             "errors": self.stats.errors,
-            "failed_calls": self.stats.failed,
+            "failed_after_retries": self.stats.failed,
             "rate_cuts": lim.stats.cuts,
             "paced_rate": lim.rate,
             "max_in_flight": lim.stats.max_in_flight,

@@ -129,7 +129,7 @@ def test_short_optimization_on_a_real_local_model(llama_server):
     assert result.simulated is False and result.time_mode == "real"
     # Every budgeted task call went to the server and came back with an answer.
     assert result.metric_calls + result.failed_calls == adapter.task_calls == 24
-    assert result.failed_calls == 0 and stats["failed_calls"] == 0
+    assert result.failed_calls == 0 and stats["failed_after_retries"] == 0
     assert stats["calls_sent"] >= adapter.task_calls + adapter.reflection_calls
     assert stats["total_tokens"] > 0  # real token counts reported by the server
     # The seed reached the full set, and the model was asked to reflect on its failures.

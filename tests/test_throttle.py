@@ -14,6 +14,7 @@ from gepa_lab.provider import (
     TransientError,
 )
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
+from gepa_lab.sim.faults import Faults
 from gepa_lab.sim.rate_limits import Buckets, RateLimits
 from gepa_lab.throttle import RetryPolicy, Throttled
 from gepa_lab.usage import PriceTable, Usage
@@ -218,3 +219,21 @@ def test_cost_budget_needs_prices_for_the_models():
             task_model="local-model",
             reflection_model=REFLECTION_MODEL,
         )
+
+
+def test_summary_keeps_the_runs_failed_evaluations():
+    """Provider stats join the summary without overwriting the run's own counters."""
+    faulty = SimProvider(faults=Faults(p_5xx=0.3))
+    res = gl.optimize_sync(
+        SEED,
+        TRAIN,
+        turbo(16, max_metric_calls=300, max_retries=0),
+        provider=faulty,
+        task_model=TASK_MODEL,
+        reflection_model=REFLECTION_MODEL,
+        time_mode="virtual",
+    )
+    summary = res.summary()
+    assert summary["failed_calls"] == res.failed_calls > 0
+    # the throttle's count also includes failed reflections
+    assert summary["failed_after_retries"] >= res.failed_calls

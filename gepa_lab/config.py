@@ -91,6 +91,9 @@ class Config:
     # After this many pruned children of one parent, that lineage's best pruned child is forced
     # to the next rung, so a promising line is not lost to small-shard noise (0 = off).
     lineage_patience: int = 3
+    # Merge front members that improved a common ancestor differently (GEPA's merge, extended
+    # to lines within a component; see gepa_lab.engine.merge). Costs no LLM call.
+    use_merge: bool = True
     # Independent populations; only one per run is supported for now.
     n_islands: int = 1
     # Quality on the full final rung that counts as success (None = no target).
@@ -137,6 +140,7 @@ class Config:
         _check_bool("enable_rung_convergence", self.enable_rung_convergence)
         _check_int("convergence_patience", self.convergence_patience, 1)
         _check_int("lineage_patience", self.lineage_patience, 0)
+        _check_bool("use_merge", self.use_merge)
         _check_int("n_islands", self.n_islands, 1)
         if self.n_islands > 1:
             raise _fail(
@@ -299,6 +303,7 @@ def classic_config(eval_concurrency: int = 10, **overrides: Any) -> Config:
         enable_rung_convergence=False,
         lineage_patience=0,
         max_candidates_in_flight=1,
+        use_merge=False,
     ).replace(**overrides)
 
 

@@ -225,3 +225,24 @@ def test_a_ladder_that_prunes_everything_warns_with_what_to_change():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the default ladder does not warn
         gl.optimize_sync(SEED, TRAIN, turbo(max_metric_calls=3000), time_mode="virtual")
+
+
+class RepeatingAdapter(LLMAdapter):
+    """A reflection model with one idea: every proposal is the same text."""
+
+    async def propose(self, candidate, component, examples, seed):
+        self.reflection_calls += 1
+        return "Solve the math problem. End with ### <answer>."
+
+
+def test_a_reflection_model_that_only_repeats_itself_ends_the_run():
+    adapter = RepeatingAdapter(SimProvider(), TASK_MODEL, REFLECTION_MODEL)
+    cfg = turbo(target_quality=None, max_metric_calls=20000)
+    res = gl.optimize_sync(SEED, TRAIN, cfg, adapter=adapter, time_mode="virtual")
+    assert res.stop_reason == "exhausted"
+    assert res.candidates == 2  # the seed and the one text the model knows
+    # Parents rest after a few duplicates, wake on new evidence (a finished rung, a completion)
+    # and once more when nothing else is left, each time with up to a round of reflections in
+    # flight: a bounded number, where waking without limit would loop forever.
+    assert res.reflection_calls <= 12 * cfg.max_mutations_per_round
+    assert res.final_counters == dict.fromkeys(res.final_counters, 0)

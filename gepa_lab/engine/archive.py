@@ -1,80 +1,166 @@
-"""Every candidate the run made, with lineage, the best on the full set, and parent selection."""
+"""Every candidate the run made, with lineage, the per-instance Pareto front, and parent selection.
+
+Parents are chosen as GEPA does (Agrawal et al. 2025, "GEPA: Reflective Prompt Evolution Can
+Outperform Reinforcement Learning", arXiv:2507.19457, Algorithm 2): for every training example,
+the candidates with the best score on it form that example's front; candidates dominated by
+another front member are dropped; a parent is drawn with probability proportional to the number
+of examples it is best on. A candidate that is best on a few hard examples keeps a chance to be
+improved further, where "always mutate the best" would lose what it knows.
+
+Only candidates scored on the full final rung enter the front: partial scores on a prefix of the
+examples are not comparable with full ones. With example-level concurrency a full evaluation
+takes about one call latency, so waiting for it costs little.
+"""
 
 from __future__ import annotations
 
 import random
 
 from .candidate import Candidate, Status
-
-ELITE_SIZE = 8
+from .merge import common_ancestor
 
 
 def evidence_score(cand: Candidate, n: int) -> float:
     """A pessimistic mean, (hits + 1) / (n + 4): three lucky examples rank below a solid full-set
-    record, so mutation effort goes to parents whose quality is established."""
+    record, so queue priority goes to lineages whose quality is established."""
     return (sum(t.score for t in cand.traces[:n]) + 1.0) / (n + 4.0)  # type: ignore[union-attr]
 
 
 class Archive:
-    def __init__(self) -> None:
+    def __init__(self, n_examples: int) -> None:
+        self.n_examples = n_examples
         self.candidates: dict[int, Candidate] = {}
         self._texts: set[str] = set()
-        self._elite: list[tuple[int, float, int]] = []  # (tier, evidence, id), best first
+        self.completed: list[Candidate] = []  # scored on every example
+        self._front: dict[int, int] | None = {}  # id -> examples it is best on (None = stale)
+        self.resting: set[int] = set()
+        self._merged_pairs: set[tuple[int, int]] = set()
         self.best: Candidate | None = None
         self.best_quality = float("-inf")
 
     def __len__(self) -> int:
         return len(self.candidates)
 
+    @staticmethod
+    def text_key(components: dict[str, str]) -> str:
+        return "\x1e".join(f"{k}\x1f{v}" for k, v in components.items())
+
     def is_new(self, components: dict[str, str]) -> bool:
-        return "\x1e".join(components.values()) not in self._texts
+        return self.text_key(components) not in self._texts
 
     def add(self, cand: Candidate) -> None:
         self.candidates[cand.id] = cand
-        self._texts.add("\x1e".join(cand.components.values()))
+        self._texts.add(self.text_key(cand.components))
 
     def rung_finished(self, cand: Candidate, n_examples: int, full: bool) -> bool:
-        """Update the elite and the best; True if this is a new best on the full set."""
-        self.rest(cand)
+        """Record a finished rung; True if ``cand`` is a new best on the full set."""
+        self.resting.discard(cand.id)
         cand.children = cand.duplicates = 0  # new evidence: reflections on it start afresh
-        traces = cand.traces[:n_examples]
-        if cand.status is not Status.PRUNED and any(t.score < 1 for t in traces):  # type: ignore[union-attr]
-            tier = min(cand.rung, 1)
-            self._elite.append((tier, evidence_score(cand, n_examples), cand.id))
-            self._elite.sort(reverse=True)
-            del self._elite[ELITE_SIZE:]
-        if full:
-            quality = cand.mean_score(n_examples)
-            if quality > self.best_quality:
-                self.best, self.best_quality = cand, quality
-                return True
+        if not full:
+            return False
+        self.completed.append(cand)
+        self._front = None
+        self.resting.clear()  # the front changed: every member has new company to learn from
+        quality = cand.mean_score(n_examples)
+        if quality > self.best_quality:
+            self.best, self.best_quality = cand, quality
+            return True
         return False
 
-    def pruned(self, cand: Candidate) -> None:
-        self.rest(cand)
-
     def rest(self, cand: Candidate) -> bool:
-        """Take ``cand`` out of parent selection until it finishes another rung; True if it was
-        a parent."""
-        before = len(self._elite)
-        self._elite = [e for e in self._elite if e[2] != cand.id]
-        return len(self._elite) < before
+        """Take ``cand`` out of parent selection until it finishes another rung or the front
+        changes; True if it was eligible before."""
+        if cand.id in self.resting:
+            return False
+        self.resting.add(cand.id)
+        return True
+
+    def wake(self) -> None:
+        self.resting.clear()
+
+    def pareto_front(self) -> dict[int, int]:
+        """Non-dominated completed candidates -> number of examples each is best on.
+
+        Examples nobody solves are skipped: they say nothing about who is better. If nobody
+        solves anything yet, every completed candidate is on the front with weight 1."""
+        if self._front is not None:
+            return self._front
+        wins: dict[int, set[int]] = {}
+        for pos in range(self.n_examples):
+            top = max(c.traces[pos].score for c in self.completed)  # type: ignore[union-attr]
+            if top <= 0:
+                continue
+            for c in self.completed:
+                if c.traces[pos].score == top:  # type: ignore[union-attr]
+                    wins.setdefault(c.id, set()).add(pos)
+        if not wins:
+            self._front = {c.id: 1 for c in self.completed}
+            return self._front
+        # Drop a candidate whose wins are a subset of another's (ties: keep the earlier one).
+        ids = sorted(wins, key=lambda i: (-len(wins[i]), i))
+        kept: list[int] = []
+        for i in ids:
+            if not any(wins[i] <= wins[k] for k in kept):
+                kept.append(i)
+        self._front = {i: len(wins[i]) for i in kept}
+        return self._front
 
     def select_parent(self, rng: random.Random) -> Candidate | None:
-        """A parent from the elite, weighted by rank.
+        """A parent to reflect on, or None if no candidate is eligible now.
 
-        Candidates known only from the first rung are parents only while nothing has passed a
-        second rung: their few examples are the very ones their children are first judged on,
-        so reflecting on them teaches to the test and blinds the ladder. Only candidates with
-        a failure qualify (reflection needs something to fix). GEPA's per-instance Pareto
-        sampling replaces this in a later version.
+        Eligible: not resting and with a failure to reflect on. From the Pareto front when any
+        candidate has completed the full set; before that, from the candidates furthest up the
+        ladder (so the first mutations need not wait for the seed's full evaluation).
         """
-        if not self._elite:
+        if self.completed:
+            front = self.pareto_front()
+            pool = [
+                (self.candidates[i], w)
+                for i, w in front.items()
+                if i not in self.resting and self._has_failure(self.candidates[i])
+            ]
+        else:
+            alive = [
+                c
+                for c in self.candidates.values()
+                if c.rung >= 0
+                and c.status is not Status.PRUNED
+                and c.id not in self.resting
+                and self._has_failure(c)
+            ]
+            top = max((c.rung for c in alive), default=-1)
+            pool = [(c, 1) for c in alive if c.rung == top]
+        if not pool:
             return None
-        top_tier = self._elite[0][0]
-        pool = [e for e in self._elite if e[0] == top_tier]
-        weights = [len(pool) - i for i in range(len(pool))]
-        return self.candidates[rng.choices(pool, weights=weights)[0][2]]
+        return rng.choices([c for c, _ in pool], weights=[w for _, w in pool])[0]
+
+    def merge_partner(
+        self, cand: Candidate, rng: random.Random
+    ) -> tuple[Candidate, Candidate] | None:
+        """A front member to merge ``cand`` with, and their common ancestor; each pair once.
+
+        Both must be on the front: each is best on some examples the other is not, which is
+        what a merge can combine."""
+        front = self.pareto_front()
+        if cand.id not in front:
+            return None
+        options = []
+        for other_id, weight in front.items():
+            pair = (min(cand.id, other_id), max(cand.id, other_id))
+            if other_id == cand.id or pair in self._merged_pairs:
+                continue
+            ancestor = common_ancestor(self.candidates, cand, self.candidates[other_id])
+            if ancestor is not None:
+                options.append((other_id, ancestor, weight, pair))
+        if not options:
+            return None
+        other_id, ancestor, _, pair = rng.choices(options, weights=[o[2] for o in options])[0]
+        self._merged_pairs.add(pair)
+        return self.candidates[other_id], ancestor
+
+    @staticmethod
+    def _has_failure(cand: Candidate) -> bool:
+        return any(t is not None and t.score < 1 for t in cand.traces)
 
     def lineage(self, cand_id: int) -> list[int]:
         """Ids from the seed down to ``cand_id``."""

@@ -36,7 +36,7 @@ class Candidate:
     id: int
     components: dict[str, str]
     parent_id: int | None = None
-    origin: str = "seed"  # seed | mutation
+    origin: str = "seed"  # seed | mutation | merge
     created: float = 0.0
     traces: list[Trace | None] = field(default_factory=list)
     rung: int = -1  # highest rung completed
@@ -44,6 +44,7 @@ class Candidate:
     # reflections on this candidate since it last finished a rung: new children, duplicates
     children: int = 0
     duplicates: int = 0
+    merge_parent: int | None = None  # a merge's second parent (parent_id is the better one)
 
     @property
     def prompt(self) -> str:

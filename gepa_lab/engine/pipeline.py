@@ -30,6 +30,7 @@ from ..usage import Usage
 from .archive import Archive, evidence_score
 from .candidate import Candidate, Status, Trace
 from .ladder import Ladder
+from .merge import merge_components
 
 
 class Adapter(Protocol):
@@ -94,7 +95,7 @@ class Pipeline:
             config.convergence_patience if config.enable_rung_convergence else None,
             config.lineage_patience,
         )
-        self.archive = Archive()
+        self.archive = Archive(len(self.examples))
         self.log = EventLog()
         self.rng = random.Random(f"{config.seed}/mutation")
 
@@ -105,6 +106,7 @@ class Pipeline:
         self._next_id = 0
         self._mutation_seq = 0
         self._component_turn: dict[int, int] = {}
+        self._woken_at = -1  # candidate count when resting parents were last woken
 
         # live counters (all back to zero at the end)
         self.in_flight = 0  # task-model calls
@@ -117,6 +119,7 @@ class Pipeline:
         self.finished_calls = 0
         self.failed_calls = 0
         self.reflections = 0
+        self.merges = 0
         self.rung_events = 0
         n = len(self.sizes)
         self.counts = {
@@ -334,12 +337,35 @@ class Pipeline:
         self.cands_in_flight -= 1
         if self.archive.rung_finished(cand, n, full=True):
             self.log.add(t, "new_best", cand.id, cand.parent_id, cand.rung, score)
+        if self.cfg.use_merge:
+            self._maybe_merge(cand, n, t)
         target = self.cfg.target_quality
         if target is not None and self.time_to_target is None and score >= target - 1e-12:
             self.time_to_target = t
             self.log.add(t, "target", cand.id, cand.parent_id, cand.rung, score)
             if self.cfg.auto_stop:
                 self._stop("target")
+
+    def _maybe_merge(self, cand: Candidate, n: int, t: float) -> None:
+        """Combine a newly completed front member with another that shares an ancestor (see
+        :mod:`~gepa_lab.engine.merge`). The merge costs no LLM call and climbs the ladder like
+        any child, judged against the better of its two parents."""
+        found = self.archive.merge_partner(cand, self.rng)
+        if found is None:
+            return
+        other, ancestor = found
+        comps = merge_components(ancestor.components, cand.components, other.components)
+        if comps is None:
+            return
+        better, worse = cand, other
+        if other.mean_score(n) > cand.mean_score(n):
+            better, worse = other, cand
+        child = self._new_candidate(comps, better, "merge")
+        if child is not None:
+            child.merge_parent = worse.id
+            self.merges += 1
+            self.log.add(t, "merge", child.id, better.id)
+            self._enqueue(child, 0)
 
     def _judge(self, cand: Candidate, rung: int, n: int, score: float, t: float) -> None:
         parent = self.archive.candidates.get(cand.parent_id) if cand.parent_id is not None else None
@@ -363,7 +389,6 @@ class Pipeline:
                 self.counts["pruned_parent"][rung] += 1
             self.cands_in_flight -= 1
             self.log.add(t, "prune", cand.id, cand.parent_id, rung, score)
-            self.archive.pruned(cand)
         self._watch_pruning(decision.promote or bool(decision.forced), decision.reason, t)
         for forced_id, forced_rung in decision.forced:
             forced = self.archive.candidates[forced_id]
@@ -431,9 +456,21 @@ class Pipeline:
             return
         while not self._calls_spent() and self._wants_mutation():
             parent = self.archive.select_parent(self.rng)
+            if parent is None and self._may_wake():
+                self.archive.wake()
+                self._woken_at = self._next_id
+                parent = self.archive.select_parent(self.rng)
             if parent is None:
                 return
             self._launch_mutation(parent)
+
+    def _may_wake(self) -> bool:
+        """Every parent rests and nothing in flight can change that: let them all try again,
+        but only if some new candidate appeared since the last time. Otherwise the parents
+        have nothing new to say and waking them would loop on duplicate reflections."""
+        if not self.archive.resting or self.in_flight or self.mutating:
+            return False
+        return self._next_id != self._woken_at
 
     def _launch_mutation(self, parent: Candidate) -> None:
         names = list(parent.components)

@@ -80,6 +80,10 @@ class Config:
     # Promote only results reaching this quantile of their rung's cohort so far
     # (0.5 promotes the top half, 0 disables the cohort cut).
     cohort_quantile: float = 0.6
+    # The cohort a result is ranked in: the last `cohort_window` results on its rung (None = all
+    # of them). The population improves as the run goes on; ranking against the whole history
+    # would compare late children with early, weaker ones and promote far more than intended.
+    cohort_window: int | None = 32
     # A child may score at most this much below its parent on the same examples and still be
     # promoted; tolerates evaluation noise on small shards.
     eps_improve: float = 0.0
@@ -136,6 +140,8 @@ class Config:
         _check_int("batch_size", self.batch_size, 1)
         self._validate_shards()
         self._set_float("cohort_quantile", lambda v: 0.0 <= v < 1.0, "must be in [0, 1)")
+        if self.cohort_window is not None:
+            _check_int("cohort_window", self.cohort_window, 1)
         self._set_float("eps_improve", lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]")
         _check_bool("enable_rung_convergence", self.enable_rung_convergence)
         _check_int("convergence_patience", self.convergence_patience, 1)
@@ -325,6 +331,8 @@ def performance_report(config: Config, dataset_size: int | None = None) -> str:
     else:
         top = 1.0 - config.cohort_quantile
         quantile = f"{_fraction(config.cohort_quantile)} (promotes the top {top:.0%} of each rung)"
+        if config.cohort_window is not None:
+            quantile += f", ranked among its last {config.cohort_window} results"
     convergence = (
         f"on (patience {config.convergence_patience})" if config.enable_rung_convergence else "off"
     )

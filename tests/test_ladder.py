@@ -1,5 +1,7 @@
 """ASHA decisions on hand-made cohorts."""
 
+import random
+
 from gepa_lab.engine.ladder import Ladder
 
 
@@ -15,14 +17,30 @@ def test_cohort_quantile_on_arrival():
     assert lad.cohort_size(0) == 5
 
 
-def test_ties_use_mid_rank():
+def test_ties_at_the_cut_are_broken_at_random_to_the_quantile():
+    # Every score the same (two-example rungs make this common): a deterministic rule would
+    # pass or prune the whole tie; random tie-breaking passes 1 - quantile of it.
+    for q in (0.5, 0.6, 0.8):
+        lad = ladder(q=q)
+        passed = sum(lad.decide(i, 0, 0.5).promote for i in range(2000))
+        assert abs(passed / 2000 - (1 - q)) < 0.03
+    # Coarse scores: the pass fraction is still the quantile's.
+    lad = ladder(q=0.6)
+    scores = [(i * 7919) % 3 / 2 for i in range(3000)]  # 0, 0.5, 1 in a fixed mix
+    assert abs(sum(lad.decide(i, 0, s).promote for i, s in enumerate(scores)) / 3000 - 0.4) < 0.03
+
+
+def test_ties_clear_of_the_cut_are_decided_without_chance():
     lad = ladder(q=0.5)
-    for i in range(3):
-        assert lad.decide(i, 0, 1.0).promote
-    assert not lad.decide(10, 0, 0.5).promote  # three strictly better out of four
-    lad2 = ladder(q=0.75)  # top quarter only
-    assert lad2.decide(0, 0, 1.0).promote
-    assert not lad2.decide(1, 0, 1.0).promote  # mid-rank 0.5 of 2 is not in the top quarter
+    assert lad.decide(0, 0, 1.0).promote  # the first arrival always passes
+    assert lad.decide(1, 0, 0.0).promote is False  # 1 better of 2, one place
+    assert lad.decide(2, 0, 1.0).promote  # places: 2 of 3; better 0, tied 1: both fit
+    assert not lad.decide(3, 0, 0.0).promote  # two strictly better take both places of 4
+    # the same decisions whatever the ladder's random state
+    for seed in range(20):
+        other = Ladder(3, 0.5, 0.0, None, 0, random.Random(seed))
+        got = [other.decide(i, 0, s).promote for i, s in enumerate([1.0, 0.0, 1.0, 0.0])]
+        assert got == [True, False, True, False]
 
 
 def test_quantile_zero_promotes_everyone_and_last_rung_completes():
@@ -47,10 +65,11 @@ def test_parent_gate_with_eps():
 def test_rung_convergence_promotes_best_waiting():
     lad = ladder(q=0.75, conv=3)
     assert lad.decide(0, 0, 0.9).promote
-    decisions = [lad.decide(i, 0, s) for i, s in [(1, 0.1), (2, 0.3), (3, 0.2)]]
-    assert [d.promote for d in decisions] == [False, False, False]
-    assert decisions[-1].forced == ((2, 0),)  # best of the pruned, after three in a row
-    assert decisions[0].forced == () and decisions[1].forced == ()
+    decisions = [lad.decide(i, 0, s) for i, s in [(1, 0.1), (2, 0.3), (3, 0.2), (4, 0.15)]]
+    assert [d.promote for d in decisions] == [False, False, False, False]
+    # Three in a row were pruned after the third, but a quarter of four arrivals is the one
+    # already promoted: the rung has no credit until the fifth arrival.
+    assert [d.forced for d in decisions] == [(), (), (), ((2, 0),)]  # the best pruned one
 
 
 def test_lineage_patience_forces_once_until_rearmed():
@@ -65,3 +84,15 @@ def test_lineage_patience_forces_once_until_rearmed():
     assert lad.decide(5, 0, 0.6, parent_id=parent, parent_score=0.5).promote  # re-arms
     lad.decide(6, 0, 0.1, parent_id=parent, parent_score=0.5)
     assert lad.decide(7, 0, 0.2, parent_id=parent, parent_score=0.5).forced == ((7, 0),)
+
+
+def test_promotions_never_exceed_the_quantile_share_even_when_scores_keep_rising():
+    # An improving population: every result is the best so far, so ranking alone would promote
+    # them all. ASHA's credit keeps promotions (forced ones included) to 1 - quantile.
+    lad = ladder(q=0.6, conv=3, lineage=2)
+    promoted = 0
+    for i in range(1000):
+        d = lad.decide(i, 0, i / 1000, parent_id=i % 7, parent_score=0.0)
+        promoted += d.promote + len(d.forced)
+        assert promoted <= -(-(i + 1) * 4 // 10)  # ceil(0.4 * arrivals)
+    assert promoted == 400

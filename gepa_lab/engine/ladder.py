@@ -4,37 +4,51 @@ Li et al. 2018, "A System for Massively Parallel Hyperparameter Tuning" (ASHA): 
 asynchronously and each is judged on arrival against its rung's cohort so far, so no rung ever
 waits for a full bracket. Here a result is promoted when
 
-1. its mid-rank is in the top ``1 - cohort_quantile`` of its rung's cohort so far (itself
-   included): (strictly better + half of the others tied with it) / cohort size must be below
-   ``1 - cohort_quantile``. Mid-rank keeps a large tie (scores on a few examples are coarse)
-   from passing or failing wholesale; the first arrival always passes; and
-2. for a child, its score is not below its parent's score on the same examples by more than
+1. its rank is in the top ``1 - cohort_quantile`` of its rung's cohort: the last
+   ``cohort_window`` results on that rung, itself included (all of them if None). A cohort of
+   n has ``ceil((1 - cohort_quantile) * n)`` places. Scores on a few examples are coarse and
+   ties are common: a tie straddling the last place is broken at random (seeded), each tied
+   result passing with probability (places left) / (size of the tie), where a deterministic
+   rule would pass or fail the whole tie at once; the first arrival always passes;
+2. the rung has promotion credit left. ASHA's invariant: of the n results a rung has seen, at
+   most ``ceil((1 - cohort_quantile) * n)`` are ever promoted from it, forced promotions
+   included. Ranking alone cannot keep it here: the population improves as the run goes on,
+   so each result ranks above the earlier ones it is compared with and far more than the
+   intended share would pass (the window limits this drift, the credit removes it); and
+3. for a child, its score is not below its parent's score on the same examples by more than
    ``eps_improve`` (nested shards make "the same examples" a shared prefix).
 
-Two convergence rules stop the ladder from pruning everything. With ``enable_rung_convergence``
-a rung whose last ``convergence_patience`` arrivals were all pruned promotes its best pruned
-candidate. With ``lineage_patience`` = N, after N consecutive pruned children of one parent the
-best of them is promoted once; the lineage re-arms when one of its children passes on merit.
+Two convergence rules stop the ladder from pruning everything, each spending the credit of the
+rung it promotes from. With ``enable_rung_convergence`` a rung whose last
+``convergence_patience`` arrivals were all pruned promotes its best pruned candidate. With
+``lineage_patience`` = N, after N consecutive pruned children of one parent the best of them
+is promoted once; the lineage re-arms when one of its children passes on merit.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
+import random
+from collections import deque
 from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     promote: bool
-    reason: str  # quantile | parent | promoted | completed
+    reason: str  # quantile | credit | parent | promoted | completed
     forced: tuple[tuple[int, int], ...] = ()  # (candidate id, rung it was pruned at) to promote now
 
 
 @dataclass(slots=True)
 class _Rung:
-    scores: list[float] = field(default_factory=list)  # sorted, the cohort so far
+    scores: list[float] = field(default_factory=list)  # sorted, the cohort
+    arrivals: deque[float] = field(default_factory=deque)  # the cohort in arrival order
     pruned: list[tuple[float, int]] = field(default_factory=list)  # (score, id), waiting
     prune_streak: int = 0
+    arrived: int = 0  # results judged here, for the promotion credit
+    promoted: int = 0  # promotions from here, on merit or forced
 
 
 @dataclass(slots=True)
@@ -52,7 +66,11 @@ class Ladder:
         eps_improve: float,
         convergence_patience: int | None,
         lineage_patience: int,
+        rng: random.Random | None = None,
+        cohort_window: int | None = None,
     ) -> None:
+        self.rng = rng or random.Random(0)
+        self.window = cohort_window
         self.n_rungs = n_rungs
         self.quantile = cohort_quantile
         self.eps = eps_improve
@@ -64,6 +82,10 @@ class Ladder:
 
     def cohort_size(self, rung: int) -> int:
         return len(self._rungs[rung].scores)
+
+    def _credit(self, rung: int) -> int:
+        r = self._rungs[rung]
+        return math.ceil((1.0 - self.quantile) * r.arrived - 1e-9) - r.promoted
 
     def decide(
         self,
@@ -83,12 +105,21 @@ class Ladder:
             return Decision(False, "completed")
         r = self._rungs[rung]
         bisect.insort(r.scores, score)
+        r.arrivals.append(score)
+        if self.window is not None and len(r.arrivals) > self.window:
+            r.scores.pop(bisect.bisect_left(r.scores, r.arrivals.popleft()))
+        r.arrived += 1
         n = len(r.scores)
         better = n - bisect.bisect_right(r.scores, score)
         tied = bisect.bisect_right(r.scores, score) - bisect.bisect_left(r.scores, score) - 1
         promote, reason = True, "promoted"
-        if better + 0.5 * tied >= (1.0 - self.quantile) * n:
+        places_left = math.ceil((1.0 - self.quantile) * n - 1e-9) - better
+        if places_left <= 0 or (
+            places_left <= tied and self.rng.random() * (tied + 1) >= places_left
+        ):
             promote, reason = False, "quantile"
+        elif self._credit(rung) <= 0:
+            promote, reason = False, "credit"
         elif parent_score is not None:
             mine = score if child_score_same is None else child_score_same
             if mine < parent_score - self.eps - 1e-12:
@@ -96,6 +127,7 @@ class Ladder:
 
         forced: list[tuple[int, int]] = []
         if promote:
+            r.promoted += 1
             r.prune_streak = 0
             if parent_id is not None:
                 self._lineages[parent_id] = _Lineage()  # re-armed, streak reset
@@ -103,13 +135,13 @@ class Ladder:
 
         bisect.insort(r.pruned, (score, cand_id))
         r.prune_streak += 1
-        if self.convergence_patience and r.prune_streak >= self.convergence_patience:
+        patience = self.convergence_patience
+        if patience and r.prune_streak >= patience and self._credit(rung) > 0:
             r.prune_streak = 0
             while r.pruned:
                 _, best_id = r.pruned.pop()
                 if best_id not in self._forced:
-                    self._forced.add(best_id)
-                    forced.append((best_id, rung))
+                    self._force(best_id, rung, forced)
                     break
         if parent_id is not None and self.lineage_patience:
             lin = self._lineages.setdefault(parent_id, _Lineage())
@@ -117,8 +149,13 @@ class Ladder:
             lin.streak += 1
             waiting = [p for p in lin.pruned if p[1] not in self._forced]
             if lin.armed and lin.streak >= self.lineage_patience and waiting:
-                lin.armed = False
                 _, best_id, best_rung = max(waiting)
-                self._forced.add(best_id)
-                forced.append((best_id, best_rung))
+                if self._credit(best_rung) > 0:
+                    lin.armed = False
+                    self._force(best_id, best_rung, forced)
         return Decision(False, reason, tuple(forced))
+
+    def _force(self, cand_id: int, rung: int, forced: list[tuple[int, int]]) -> None:
+        self._forced.add(cand_id)
+        self._rungs[rung].promoted += 1
+        forced.append((cand_id, rung))

@@ -49,6 +49,7 @@ class Adapter(Protocol):
 
 ProgressFn = Callable[[dict[str, Any]], None]
 DUPLICATES_TO_REST = 4
+DUPLICATE_STREAK_TO_STOP = 200
 ALL_PRUNED_WARNING = 50  # consecutive judgements without a promotion before the run warns
 
 
@@ -94,6 +95,8 @@ class Pipeline:
             config.eps_improve,
             config.convergence_patience if config.enable_rung_convergence else None,
             config.lineage_patience,
+            random.Random(f"{config.seed}/ladder"),
+            config.cohort_window,
         )
         self.archive = Archive(len(self.examples))
         self.log = EventLog()
@@ -106,7 +109,7 @@ class Pipeline:
         self._next_id = 0
         self._mutation_seq = 0
         self._component_turn: dict[int, int] = {}
-        self._woken_at = -1  # candidate count when resting parents were last woken
+        self._duplicate_streak = 0  # reflections in a row that gave only known texts
 
         # live counters (all back to zero at the end)
         self.in_flight = 0  # task-model calls
@@ -458,19 +461,19 @@ class Pipeline:
             parent = self.archive.select_parent(self.rng)
             if parent is None and self._may_wake():
                 self.archive.wake()
-                self._woken_at = self._next_id
                 parent = self.archive.select_parent(self.rng)
             if parent is None:
                 return
             self._launch_mutation(parent)
 
     def _may_wake(self) -> bool:
-        """Every parent rests and nothing in flight can change that: let them all try again,
-        but only if some new candidate appeared since the last time. Otherwise the parents
-        have nothing new to say and waking them would loop on duplicate reflections."""
+        """Every parent rests and nothing in flight can change that: let them all try again
+        (a repeating reflection model still has its rare new ideas, and the budget is there to
+        be spent), unless the last DUPLICATE_STREAK_TO_STOP reflections all repeated known
+        texts: then the reflection model has nothing new to say and the run is exhausted."""
         if not self.archive.resting or self.in_flight or self.mutating:
             return False
-        return self._next_id != self._woken_at
+        return self._duplicate_streak < DUPLICATE_STREAK_TO_STOP
 
     def _launch_mutation(self, parent: Candidate) -> None:
         names = list(parent.components)
@@ -527,6 +530,7 @@ class Pipeline:
                 comps[component] = text
                 child = self._new_candidate(comps, parent, "mutation")
                 if child is not None:
+                    self._duplicate_streak = 0
                     parent.children += 1
                     self.log.add(self.now(), "mutation", child.id, parent.id)
                     self._enqueue(child, 0)
@@ -544,6 +548,7 @@ class Pipeline:
         itself turns the mutation pipeline into a loop of wasted calls, which starves the
         evaluators outright when the provider's rate limit is the bottleneck."""
         parent.duplicates += 1
+        self._duplicate_streak += 1
         repeating = parent.duplicates >= DUPLICATES_TO_REST
         if repeating and parent.duplicates > 2 * parent.children and self.archive.rest(parent):
             self.log.add(self.now(), "parent_rested", parent.id, parent.parent_id)

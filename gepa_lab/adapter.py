@@ -16,6 +16,7 @@ from .cache import EvalCache, cache_key
 from .data import Example
 from .engine.candidate import Candidate, Trace
 from .provider import ChatRequest, ChatResponse, Provider
+from .replay import CompletionLog, ReplayGate
 from .scoring import score_answer
 
 REFLECTION_TEMPLATE = """\
@@ -70,14 +71,34 @@ class LLMAdapter:
     max_tokens: int | None = None
     cache: EvalCache | None = None
     replay_latency: bool = False
+    log: CompletionLog | None = None  # records the order calls finish in (run directories)
+    replay: ReplayGate | None = None  # on resume: holds each replayed call until its turn
     task_calls: int = 0
     reflection_calls: int = 0
+    _log_cut: bool = False
 
     async def _complete(self, request: ChatRequest, example_id: str | None) -> ChatResponse:
+        keyed = self.cache is not None or self.log is not None
+        key = cache_key(request, example_id) if keyed else None
+        gate = self.replay
+        if gate is None or key is None or not gate.replaying:
+            response = await self._answer(request, key)
+            self._record(key)
+            return response
+        gate.active += 1
+        try:
+            index = await gate.turn(key)
+            response = await self._answer(request, key)
+        finally:
+            gate.active -= 1
+        gate.done(index)
+        if index is None:  # not a replayed call: this run's own
+            self._record(key)
+        return response
+
+    async def _answer(self, request: ChatRequest, key: str | None) -> ChatResponse:
         cache = self.cache
-        key = None
-        if cache is not None:
-            key = cache_key(request, example_id)
+        if cache is not None and key is not None:
             hit = cache.get(key)
             if hit is not None:
                 if self.replay_latency:
@@ -94,6 +115,16 @@ class LLMAdapter:
         response = await self.provider.complete(request)
         cache.put(key, request.model, response, loop.time() - started)
         return response
+
+    def _record(self, key: str | None) -> None:
+        log = self.log
+        if log is None or key is None:
+            return
+        gate = self.replay
+        if gate is not None and gate.abandoned and not self._log_cut:
+            log.truncate(gate.pos)  # what the diverged replay really repeated, then this run
+            self._log_cut = True
+        log.append(key)
 
     async def evaluate(self, candidate: Candidate, example: Example) -> Trace:
         request = ChatRequest(

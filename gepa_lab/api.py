@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from .config import Config
 from .data import Example, examples_from_rows
 from .engine.pipeline import Adapter, Pipeline, ProgressFn
 from .provider import Provider
+from .replay import CompletionLog, ReplayGate
+from .run_dir import RunDir, identity
 from .sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
 from .telemetry import RunResult
 from .throttle import Throttled
@@ -38,6 +41,8 @@ async def optimize(
     on_progress: ProgressFn | None = None,
     cache: EvalCache | str | Path | None = None,
     prices: PriceTable | Mapping[str, tuple[float, float]] | None = None,
+    run_dir: str | Path | None = None,
+    resume: str | Path | None = None,
 ) -> RunResult:
     """Optimize ``seed`` (an instruction, a dict of named components, or a list of seeds).
 
@@ -52,6 +57,10 @@ async def optimize(
     already is one, which is how several runs share one limiter. ``cache`` (a path or an
     :class:`~gepa_lab.cache.EvalCache`) serves answers already paid for. ``prices`` overrides
     the price table used for costs and ``config.max_cost_usd``.
+
+    ``run_dir`` saves the run as it goes (state, answers, call order; see
+    :mod:`gepa_lab.run_dir`); ``resume`` continues such a run after a kill, or extends a
+    finished one with larger budgets, replaying what was done for free.
     """
     job = _prepare(
         seed,
@@ -66,6 +75,8 @@ async def optimize(
         on_progress,
         cache,
         prices,
+        run_dir,
+        resume,
     )
     if time_mode == "virtual":
         return await asyncio.to_thread(run_virtual, job)
@@ -99,6 +110,8 @@ def _prepare(
     on_progress: ProgressFn | None,
     cache: EvalCache | str | Path | None = None,
     prices: PriceTable | Mapping[str, tuple[float, float]] | None = None,
+    run_dir: str | Path | None = None,
+    resume: str | Path | None = None,
 ) -> partial[Any]:
     """Validate everything before any call is made, and return the run as a coroutine factory."""
     if not isinstance(config, Config):
@@ -159,6 +172,9 @@ def _prepare(
         )
     if cache is not None and not hasattr(adapter, "cache"):
         raise ValueError("cache= needs an adapter with a `cache` attribute, like LLMAdapter")
+    persist = _run_dir(run_dir, resume, cache, adapter, seeds, examples, config, models)
+    if persist is not None:
+        cache = persist.dir.cache_path
     eval_cache = EvalCache(cache) if isinstance(cache, str | Path) else cache
     check = getattr(backend, "check", None)
 
@@ -168,7 +184,7 @@ def _prepare(
         # For the run, the adapter talks through the throttle and the cache; restored after.
         saved = {
             a: getattr(adapter, a)
-            for a in ("provider", "cache", "replay_latency")
+            for a in ("provider", "cache", "replay_latency", "log", "replay")
             if hasattr(adapter, a)
         }
         if throttled is not None:
@@ -176,6 +192,8 @@ def _prepare(
         if eval_cache is not None:
             adapter.cache = eval_cache  # type: ignore[attr-defined]
             adapter.replay_latency = time_mode == "virtual"  # type: ignore[attr-defined]
+        if persist is not None:
+            persist.attach(adapter, time_mode)
         pipeline = Pipeline(
             adapter,
             examples,
@@ -186,19 +204,26 @@ def _prepare(
             on_progress=on_progress,
             usage=throttled.usage if throttled is not None else None,
             backlog=(lambda: throttled.limiter.waiting) if throttled is not None else None,
+            checkpoint=(lambda: persist.save(pipeline)) if persist is not None else None,
         )
+        status = "failed"
         try:
             result = await pipeline.run(seeds)
+            status = "finished"
         finally:
             for name, value in saved.items():
                 setattr(adapter, name, value)
             if eval_cache is not None:
                 eval_cache.flush()
+            if persist is not None:
+                persist.save(pipeline, status)
         if throttled is not None:
             result.usage = throttled.usage.frame()
             result.provider_stats = {**throttled.summary(), **throttled.usage.summary()}
         if eval_cache is not None:
             result.provider_stats["cache_hits"] = eval_cache.hits
+        if persist is not None:
+            result.provider_stats["replayed_calls"] = persist.replayed
         return result
 
     return partial(main)
@@ -217,3 +242,62 @@ def _seed_candidates(seed: Seed | Sequence[Seed]) -> list[dict[str, str]]:
             raise ValueError(f"seed[{i}]: expected non-empty text components, got {item!r}")
         out.append(comps)
     return out
+
+
+@dataclass
+class _Persisted:
+    """A run directory wired into one run: the completion log, the replay gate, the saves."""
+
+    dir: RunDir
+    ident: dict[str, Any]
+    order: list[str]  # the recorded completion order to replay (empty for a new run)
+    log: CompletionLog | None = None
+    gate: ReplayGate | None = None
+
+    def attach(self, adapter: Adapter, time_mode: str) -> None:
+        self.log = CompletionLog(self.dir.log_path)
+        adapter.log = self.log  # type: ignore[attr-defined]
+        # On a virtual clock cache hits replay their latency, which repeats the order already.
+        if self.order and time_mode == "real":
+            self.gate = ReplayGate(self.order)
+            adapter.replay = self.gate  # type: ignore[attr-defined]
+
+    def save(self, pipeline: Pipeline, status: str = "running") -> None:
+        """At most every ``save_every`` seconds while running, and once at the end."""
+        if status == "running" and not self.dir.due():
+            return
+        if self.log is not None:
+            self.log.flush()
+        if status == "running" and self.gate is not None and self.gate.replaying:
+            return  # the saved state is still ahead of the replay: keep it
+        self.dir.save(pipeline, self.ident, status)
+
+    @property
+    def replayed(self) -> int:
+        return self.gate.pos if self.gate is not None else 0
+
+
+def _run_dir(
+    run_dir: str | Path | None,
+    resume: str | Path | None,
+    cache: object,
+    adapter: Adapter,
+    seeds: list[dict[str, str]],
+    examples: list[Example],
+    config: Config,
+    models: list[str],
+) -> _Persisted | None:
+    if run_dir is None and resume is None:
+        return None
+    if run_dir is not None and resume is not None:
+        raise ValueError("give run_dir= to start a saved run or resume= to continue one, not both")
+    if cache is not None:
+        raise ValueError("a run directory keeps its own cache: drop cache= with run_dir/resume")
+    if not hasattr(adapter, "log"):
+        raise ValueError("run_dir/resume need an adapter that records calls, like LLMAdapter")
+    ident = identity(seeds, examples, config, models)
+    if run_dir is not None:
+        return _Persisted(RunDir.new(run_dir), ident, [])
+    existing = RunDir.existing(resume)  # type: ignore[arg-type]
+    existing.check_same_run(existing.load(), ident)
+    return _Persisted(existing, ident, CompletionLog(existing.log_path).read())

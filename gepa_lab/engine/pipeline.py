@@ -78,8 +78,10 @@ class Pipeline:
         on_progress: ProgressFn | None = None,
         usage: Usage | None = None,
         backlog: Callable[[], int] | None = None,
+        checkpoint: Callable[[], None] | None = None,
     ) -> None:
         self.cfg = config
+        self.checkpoint = checkpoint  # saves the run's state (run directories), at snapshots
         self.usage = usage  # what the provider calls cost so far, for the token and cost budgets
         self.backlog = backlog  # calls waiting for the provider's limiter (it is the bottleneck)
         self.adapter = adapter
@@ -161,6 +163,8 @@ class Pipeline:
             cand = self._new_candidate(dict(comps), None, "seed")
             if cand is not None:
                 self._enqueue(cand, 0)
+        if self.checkpoint is not None:
+            self.checkpoint()
         timer = None
         if self.cfg.max_wall_time is not None:
             timer = self._loop.call_later(self.cfg.max_wall_time, self._stop, "wall_time")
@@ -566,10 +570,11 @@ class Pipeline:
             self._stop("exhausted")
 
     def _snapshot(self, t: float) -> None:
-        if self.on_progress is None:
-            return
         try:
-            self.on_progress(self.progress(t))
+            if self.checkpoint is not None:
+                self.checkpoint()
+            if self.on_progress is not None:
+                self.on_progress(self.progress(t))
         except Exception as exc:
             self._fail(exc)
 

@@ -32,6 +32,12 @@ class Archive:
         self.candidates: dict[int, Candidate] = {}
         self._texts: set[str] = set()
         self.completed: list[Candidate] = []  # scored on every example
+        # Per example: the best score among completed candidates and who holds it; per
+        # candidate: the examples it holds, as a bit mask. Kept up to date on each completion,
+        # so the front costs O(examples) per completion instead of a full rescan.
+        self._top = [0.0] * n_examples
+        self._holders: list[set[int]] = [set() for _ in range(n_examples)]
+        self._wins: dict[int, int] = {}
         self._front: dict[int, int] | None = {}  # id -> examples it is best on (None = stale)
         self.resting: set[int] = set()
         self._merged_pairs: set[tuple[int, int]] = set()
@@ -59,6 +65,7 @@ class Archive:
         if not full:
             return False
         self.completed.append(cand)
+        self._hold(cand)
         self._front = None
         self.resting.clear()  # the front changed: every member has new company to learn from
         quality = cand.mean_score(n_examples)
@@ -78,6 +85,24 @@ class Archive:
     def wake(self) -> None:
         self.resting.clear()
 
+    def _hold(self, cand: Candidate) -> None:
+        """Update who is best on each example with a newly completed candidate."""
+        wins = self._wins
+        mine = 0
+        for pos in range(self.n_examples):
+            score = cand.traces[pos].score  # type: ignore[union-attr]
+            top = self._top[pos]
+            if score > top:
+                bit = 1 << pos
+                for other in self._holders[pos]:
+                    wins[other] &= ~bit
+                self._top[pos], self._holders[pos] = score, {cand.id}
+                mine |= bit
+            elif score == top and score > 0:
+                self._holders[pos].add(cand.id)
+                mine |= 1 << pos
+        wins[cand.id] = mine
+
     def pareto_front(self) -> dict[int, int]:
         """Non-dominated completed candidates -> number of examples each is best on.
 
@@ -85,24 +110,17 @@ class Archive:
         solves anything yet, every completed candidate is on the front with weight 1."""
         if self._front is not None:
             return self._front
-        wins: dict[int, set[int]] = {}
-        for pos in range(self.n_examples):
-            top = max(c.traces[pos].score for c in self.completed)  # type: ignore[union-attr]
-            if top <= 0:
-                continue
-            for c in self.completed:
-                if c.traces[pos].score == top:  # type: ignore[union-attr]
-                    wins.setdefault(c.id, set()).add(pos)
+        wins = {i: w for i, w in self._wins.items() if w}
         if not wins:
             self._front = {c.id: 1 for c in self.completed}
             return self._front
         # Drop a candidate whose wins are a subset of another's (ties: keep the earlier one).
-        ids = sorted(wins, key=lambda i: (-len(wins[i]), i))
+        counts = {i: w.bit_count() for i, w in wins.items()}
         kept: list[int] = []
-        for i in ids:
-            if not any(wins[i] <= wins[k] for k in kept):
+        for i in sorted(wins, key=lambda i: (-counts[i], i)):
+            if not any(wins[i] & ~wins[k] == 0 for k in kept):
                 kept.append(i)
-        self._front = {i: len(wins[i]) for i in kept}
+        self._front = {i: counts[i] for i in kept}
         return self._front
 
     def select_parent(self, rng: random.Random) -> Candidate | None:

@@ -171,7 +171,8 @@ def snapshot(pipeline: Pipeline) -> dict[str, Any]:
                 "status": str(c.status),
                 "rung": c.rung,
                 "components": c.components,
-                "scores": [None if t is None else t.score for t in c.traces],
+                "probe": list(c.probe),
+                "scores": {str(p): t.score for p, t in enumerate(c.traces) if t is not None},
             }
             for c in archive.candidates.values()
         ],

@@ -22,7 +22,7 @@ def archive_of(*cands, n=4):
     for c in cands:
         arc.add(c)
         if c.status is Status.COMPLETED:
-            arc.rung_finished(c, n, full=True)
+            arc.rung_finished(c, full=True)
     return arc
 
 
@@ -76,7 +76,7 @@ def test_a_new_completion_wakes_resting_parents():
     assert arc.select_parent(random.Random(0)) is None
     b = cand(1, [0, 1, 0, 0], parent=0)
     arc.add(b)
-    arc.rung_finished(b, 4, full=True)
+    arc.rung_finished(b, full=True)
     assert not arc.resting
 
 

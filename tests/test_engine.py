@@ -246,3 +246,33 @@ def test_a_reflection_model_that_only_repeats_itself_ends_the_run():
     # flight: a bounded number, where waking without limit would loop forever.
     assert res.reflection_calls <= 12 * cfg.max_mutations_per_round
     assert res.final_counters == dict.fromkeys(res.final_counters, 0)
+
+
+def test_a_childs_first_rung_is_a_probe_of_its_parents_failures(tmp_path):
+    import json
+
+    cfg = turbo(target_quality=None, max_metric_calls=3000)
+    res = gl.optimize_sync(SEED, TRAIN, cfg, time_mode="virtual", run_dir=tmp_path / "r")
+    state = json.loads((tmp_path / "r" / "state.json").read_text())
+    cands = {c["id"]: c for c in state["candidates"]}
+    sizes, n = res.rung_sizes, len(TRAIN)
+    forced = set(res.events[res.events.event == "force"].candidate)
+    children = [
+        c for c in cands.values() if c["origin"] == "mutation" and c["probe"] and c["rung"] >= 0
+    ]
+    assert len(children) > 20
+    outside = 0
+    for c in children:
+        parent = cands[c["parent"]]
+        probe = c["probe"]
+        assert 1 <= len(probe) <= sizes[0]  # fewer only while the parent had fewer failures
+        # every probe example is one the parent failed, and was evaluated for the child
+        assert all(parent["scores"][str(p)] < 1 for p in probe)
+        assert all(str(p) in c["scores"] for p in probe)
+        outside += all(p >= sizes[-2] for p in probe)
+        if c["rung"] >= 1 and c["id"] not in forced:
+            # promoted on merit: it fixed at least one of them (GEPA's acceptance test)
+            assert sum(c["scores"][str(p)] for p in probe) > 0
+    # once parents are scored on everything, probes avoid the shared prefixes
+    assert outside > len(children) / 2
+    assert n > sizes[-2]

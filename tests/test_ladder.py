@@ -96,3 +96,13 @@ def test_promotions_never_exceed_the_quantile_share_even_when_scores_keep_rising
         promoted += d.promote + len(d.forced)
         assert promoted <= -(-(i + 1) * 4 // 10)  # ceil(0.4 * arrivals)
     assert promoted == 400
+
+
+def test_a_probe_needs_a_gain_over_the_parent_whatever_eps_allows():
+    lad = ladder(q=0.0, eps=0.5)
+    tie = lad.decide(1, 0, 0.0, parent_id=0, parent_score=0.0, need_gain=True)
+    assert (tie.promote, tie.reason) == (False, "parent")
+    assert lad.decide(2, 0, 0.5, parent_id=0, parent_score=0.0, need_gain=True).promote
+    # without need_gain the same tie passes, and eps lets a small loss through
+    assert lad.decide(3, 0, 0.0, parent_id=0, parent_score=0.0).promote
+    assert lad.decide(4, 0, 0.2, parent_id=0, parent_score=0.5).promote

@@ -15,15 +15,17 @@ takes about one call latency, so waiting for it costs little.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 from .candidate import Candidate, Status
 from .merge import common_ancestor
 
 
-def evidence_score(cand: Candidate, n: int) -> float:
+def evidence_score(cand: Candidate, positions: Sequence[int]) -> float:
     """A pessimistic mean, (hits + 1) / (n + 4): three lucky examples rank below a solid full-set
     record, so queue priority goes to lineages whose quality is established."""
-    return (sum(t.score for t in cand.traces[:n]) + 1.0) / (n + 4.0)  # type: ignore[union-attr]
+    hits = sum(cand.traces[p].score for p in positions)  # type: ignore[union-attr]
+    return (hits + 1.0) / (len(positions) + 4.0)
 
 
 class Archive:
@@ -58,7 +60,7 @@ class Archive:
         self.candidates[cand.id] = cand
         self._texts.add(self.text_key(cand.components))
 
-    def rung_finished(self, cand: Candidate, n_examples: int, full: bool) -> bool:
+    def rung_finished(self, cand: Candidate, full: bool) -> bool:
         """Record a finished rung; True if ``cand`` is a new best on the full set."""
         self.resting.discard(cand.id)
         cand.children = cand.duplicates = 0  # new evidence: reflections on it start afresh
@@ -68,7 +70,7 @@ class Archive:
         self._hold(cand)
         self._front = None
         self.resting.clear()  # the front changed: every member has new company to learn from
-        quality = cand.mean_score(n_examples)
+        quality = cand.mean_score(self.n_examples)
         if quality > self.best_quality:
             self.best, self.best_quality = cand, quality
             return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -45,6 +46,9 @@ class Candidate:
     children: int = 0
     duplicates: int = 0
     merge_parent: int | None = None  # a merge's second parent (parent_id is the better one)
+    # Positions of its first-rung test: the examples it was made to fix (see the pipeline's
+    # "probe"); empty for a seed, whose first rung is the shared prefix.
+    probe: tuple[int, ...] = ()
 
     @property
     def prompt(self) -> str:
@@ -54,3 +58,17 @@ class Candidate:
     def mean_score(self, n: int) -> float:
         """Mean score on the first ``n`` positions (all must be evaluated)."""
         return sum(t.score for t in self.traces[:n]) / n  # type: ignore[union-attr]
+
+    def mean_over(self, positions: Sequence[int]) -> float:
+        """Mean score on ``positions`` (all must be evaluated)."""
+        return sum(self.traces[p].score for p in positions) / len(positions)  # type: ignore[union-attr]
+
+    def rung_positions(self, rung: int, sizes: Sequence[int]) -> Sequence[int]:
+        """The positions its score on ``rung`` is measured on."""
+        return self.probe if rung == 0 and self.probe else range(sizes[rung])
+
+    def prefix_evaluated(self, sizes: Sequence[int]) -> int:
+        """How long a prefix of the shared order it has been evaluated on."""
+        if self.rung < 0 or (self.rung == 0 and self.probe):
+            return 0
+        return sizes[self.rung]

@@ -16,7 +16,8 @@ waits for a full bracket. Here a result is promoted when
    so each result ranks above the earlier ones it is compared with and far more than the
    intended share would pass (the window limits this drift, the credit removes it); and
 3. for a child, its score is not below its parent's score on the same examples by more than
-   ``eps_improve`` (nested shards make "the same examples" a shared prefix).
+   ``eps_improve``, or, on a probe (``need_gain``: examples the parent failed that the child
+   was made to fix), is above it: GEPA's acceptance test.
 
 Two convergence rules stop the ladder from pruning everything, each spending the credit of the
 rung it promotes from. With ``enable_rung_convergence`` a rung whose last
@@ -95,11 +96,14 @@ class Ladder:
         parent_id: int | None = None,
         parent_score: float | None = None,
         child_score_same: float | None = None,
+        need_gain: bool = False,
     ) -> Decision:
         """Judge a result that just finished ``rung``.
 
         ``child_score_same``/``parent_score`` are both measured on the examples the two share
-        (defaults: ``score``); without a parent score only the cohort cut applies.
+        (defaults: ``score``); without a parent score only the cohort cut applies. With
+        ``need_gain`` the child must beat its parent there outright (GEPA's acceptance test on
+        the examples it was made to fix), ``eps_improve`` aside.
         """
         if rung == self.n_rungs - 1:
             return Decision(False, "completed")
@@ -122,7 +126,11 @@ class Ladder:
             promote, reason = False, "credit"
         elif parent_score is not None:
             mine = score if child_score_same is None else child_score_same
-            if mine < parent_score - self.eps - 1e-12:
+            if need_gain:
+                behind = mine <= parent_score + 1e-12
+            else:
+                behind = mine < parent_score - self.eps - 1e-12
+            if behind:
                 promote, reason = False, "parent"
 
         forced: list[tuple[int, int]] = []

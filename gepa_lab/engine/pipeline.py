@@ -1,12 +1,17 @@
 """The streaming optimizer: evaluations, promotions and mutations with no round barriers.
 
-Work is example-level. A *job* is one candidate on one rung: the positions of the run's fixed
-shuffled order between the previous rung's size and this rung's size (nested shards), so a
-promotion evaluates only the new examples. Jobs wait in a heap (higher rungs first, then
-arrival order) and their examples are launched whenever a task-call slot is free, at most
-``eval_concurrency`` at once. Every finished example may finish a rung, which the ASHA
-:class:`~gepa_lab.engine.ladder.Ladder` judges at once; every state change may launch mutations,
-which keep enough new candidates queued that the evaluators never wait for work. Everything is
+Work is example-level. A *job* is one candidate on one rung: the examples of the rung it has
+not been evaluated on. Rungs above the first are prefixes of the run's fixed shuffled order
+(nested shards), so a promotion evaluates only the new examples. The first rung of a child is
+its *probe*: as many of its parent's failures as the first rung has examples, starting with
+those the reflection model was shown (for a merge: examples one parent solves and the other
+does not), taken from outside the shared prefixes. It must fix some of them to go on (GEPA's
+acceptance test) and is ranked by how many it fixes. Jobs wait in a heap (most promising
+lineage first, then higher rungs, then the newest) and their examples are launched whenever a
+task-call slot is free, at most ``eval_concurrency`` at once. Every finished example may finish
+a rung, which the ASHA :class:`~gepa_lab.engine.ladder.Ladder` judges at once; every state
+change may launch mutations, which keep enough new candidates queued that the evaluators never
+wait for work. Everything is
 driven by completions (callbacks on the event loop): there is no polling and no per-round wait.
 """
 
@@ -57,8 +62,8 @@ ALL_PRUNED_WARNING = 50  # consecutive judgements without a promotion before the
 class _Job:
     rung: int
     cand: Candidate
-    next_pos: int
-    end: int
+    positions: list[int]  # still to evaluate on this rung
+    next: int = 0  # index into positions of the next example to launch
     pending: int = 0
     started: bool = False
 
@@ -222,21 +227,25 @@ class Pipeline:
             self.log.add(self.now(), "duplicate", None, parent.id if parent else None)
             return None
         cand = Candidate(self._next_id, comps, parent.id if parent else None, origin, self.now())
+        cand.traces = [None] * len(self.examples)
         self._next_id += 1
         self.archive.add(cand)
         self.cands_in_flight += 1
         return cand
 
     def _enqueue(self, cand: Candidate, rung: int) -> None:
-        start = self.sizes[rung - 1] if rung else 0
-        end = self.sizes[rung]
-        cand.traces.extend([None] * (end - len(cand.traces)))
+        """Queue ``cand`` for ``rung``: the examples of the rung it has not been evaluated on
+        (its probe on the first rung if it has one; nested shards reuse everything else)."""
+        if rung == 0 and cand.probe:
+            positions = list(cand.probe)
+        else:
+            positions = [p for p in range(self.sizes[rung]) if cand.traces[p] is None]
         if rung == 0:
             self.queued_new += 1
-        self.queued_examples += end - start
+        self.queued_examples += len(positions)
         heapq.heappush(
             self._heap,
-            (-self._promise(cand, rung), -rung, -self._seq, _Job(rung, cand, start, end)),
+            (-self._promise(cand, rung), -rung, -self._seq, _Job(rung, cand, positions)),
         )
         self._seq += 1
 
@@ -248,11 +257,11 @@ class Pipeline:
         its evidence: otherwise a steady stream of children starves the promotion whenever
         the provider is the bottleneck), then to the newest job. Seeds come first."""
         if rung:
-            return evidence_score(cand, self.sizes[rung - 1])
+            return evidence_score(cand, cand.rung_positions(rung - 1, self.sizes))
         parent = self.archive.candidates.get(cand.parent_id) if cand.parent_id is not None else None
         if parent is None:
             return 1.0
-        return evidence_score(parent, self.sizes[parent.rung])
+        return evidence_score(parent, parent.rung_positions(parent.rung, self.sizes))
 
     def _calls_spent(self) -> bool:
         """True once no further call may be launched: the metric-call or LLM-call budget."""
@@ -283,10 +292,14 @@ class Pipeline:
                 if job.rung == 0:
                     self.queued_new -= 1
                 self.log.add(self.now(), "eval_start", job.cand.id, job.cand.parent_id, job.rung)
-            pos = job.next_pos
-            job.next_pos += 1
+            if not job.positions:  # everything this rung needs is known already
+                heapq.heappop(heap)
+                self._rung_done(job.cand, job.rung)
+                continue
+            pos = job.positions[job.next]
+            job.next += 1
             job.pending += 1
-            if job.next_pos == job.end:
+            if job.next == len(job.positions):
                 heapq.heappop(heap)
             self.queued_examples -= 1
             self.launched += 1
@@ -319,30 +332,30 @@ class Pipeline:
         else:
             self.finished_calls += 1
         job.pending -= 1
-        if job.pending == 0 and job.next_pos == job.end and not self.stopping:
+        if job.pending == 0 and job.next == len(job.positions) and not self.stopping:
             self._rung_done(job.cand, job.rung)
         self._pump()
 
     # ------------------------------------------------------------------ the ladder
     def _rung_done(self, cand: Candidate, rung: int) -> None:
-        n = self.sizes[rung]
-        score = cand.mean_score(n)
+        positions = cand.rung_positions(rung, self.sizes)
+        score = cand.mean_over(positions)
         cand.rung = rung
         t = self.now()
         self.counts["finished"][rung] += 1
         self.log.add(t, "eval_end", cand.id, cand.parent_id, rung, score)
         self.rung_events += 1
         if rung == len(self.sizes) - 1:
-            self._completed(cand, n, score, t)
+            self._completed(cand, len(positions), score, t)
         else:
-            self._judge(cand, rung, n, score, t)
+            self._judge(cand, rung, positions, score, t)
         if self.rung_events % self.cfg.batch_size == 0:
             self._snapshot(t)
 
     def _completed(self, cand: Candidate, n: int, score: float, t: float) -> None:
         cand.status = Status.COMPLETED
         self.cands_in_flight -= 1
-        if self.archive.rung_finished(cand, n, full=True):
+        if self.archive.rung_finished(cand, full=True):
             self.log.add(t, "new_best", cand.id, cand.parent_id, cand.rung, score)
         if self.cfg.use_merge:
             self._maybe_merge(cand, n, t)
@@ -370,24 +383,39 @@ class Pipeline:
         child = self._new_candidate(comps, better, "merge")
         if child is not None:
             child.merge_parent = worse.id
+            if len(self.sizes) > 1:
+                # Its probe: examples one parent solves and the other does not.
+                split = [
+                    p
+                    for p in range(len(self.examples))
+                    if cand.traces[p].score != other.traces[p].score  # type: ignore[union-attr]
+                ]
+                child.probe = tuple(sorted(self._pick(split, self.sizes[0])))
             self.merges += 1
             self.log.add(t, "merge", child.id, better.id)
             self._enqueue(child, 0)
 
-    def _judge(self, cand: Candidate, rung: int, n: int, score: float, t: float) -> None:
+    def _judge(
+        self, cand: Candidate, rung: int, positions: Sequence[int], score: float, t: float
+    ) -> None:
         parent = self.archive.candidates.get(cand.parent_id) if cand.parent_id is not None else None
         parent_score = child_same = None
-        if parent is not None and parent.rung >= 0:
-            shared = min(n, self.sizes[parent.rung])
-            parent_score, child_same = parent.mean_score(shared), cand.mean_score(shared)
+        probe = rung == 0 and bool(cand.probe)
+        if parent is not None and probe:
+            # GEPA's acceptance test: a child must fix some of what it was made to fix.
+            parent_score, child_same = parent.mean_over(cand.probe), score
+        elif parent is not None:
+            shared = min(self.sizes[rung], parent.prefix_evaluated(self.sizes))
+            if shared:
+                parent_score, child_same = parent.mean_score(shared), cand.mean_score(shared)
         decision = self.ladder.decide(
-            cand.id, rung, score, cand.parent_id, parent_score, child_same
+            cand.id, rung, score, cand.parent_id, parent_score, child_same, need_gain=probe
         )
         if decision.promote:
             cand.status = Status.PROMOTED
             self.counts["promoted"][rung] += 1
             self.log.add(t, "promote", cand.id, cand.parent_id, rung, score)
-            self.archive.rung_finished(cand, n, full=False)
+            self.archive.rung_finished(cand, full=False)
             self._enqueue(cand, rung + 1)
         else:
             cand.status = Status.PRUNED
@@ -408,9 +436,9 @@ class Pipeline:
                 forced.id,
                 forced.parent_id,
                 forced_rung,
-                forced.mean_score(self.sizes[forced_rung]),
+                forced.mean_over(forced.rung_positions(forced_rung, self.sizes)),
             )
-            self.archive.rung_finished(forced, self.sizes[forced_rung], full=False)
+            self.archive.rung_finished(forced, full=False)
             self._enqueue(forced, forced_rung + 1)
 
     def _watch_pruning(self, promoted: bool, reason: str, t: float) -> None:
@@ -484,27 +512,43 @@ class Pipeline:
         turn = self._component_turn.get(parent.id, 0)
         self._component_turn[parent.id] = turn + 1
         component = names[turn % len(names)]  # round-robin over components
-        picked = self._reflection_positions(parent)
+        picked, probe = self._reflection_positions(parent)
         batch = [(self.examples[p], parent.traces[p]) for p in sorted(picked)]
         seed = self.cfg.seed * 1_000_003 + self._mutation_seq
         self._mutation_seq += 1
         self.mutating += 1
         self.cands_in_flight += 1
         self.log.add(self.now(), "mutation_start", None, parent.id)
-        task = asyncio.ensure_future(self._mutate(parent, component, batch, seed))  # type: ignore[arg-type]
+        task = asyncio.ensure_future(self._mutate(parent, component, batch, seed, probe))  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _reflection_positions(self, parent: Candidate) -> list[int]:
-        """Failed examples to show the reflection model, outside the first rung when possible:
-        children are first judged on the first rung, which must stay a fair test for them."""
-        k = self.cfg.reflection_minibatch_size
-        n = self.sizes[parent.rung]
-        failed = [p for p in range(n) if parent.traces[p].score < 1]  # type: ignore[union-attr]
-        outside = [p for p in failed if p >= self.sizes[0]]
+    def _reflection_positions(self, parent: Candidate) -> tuple[list[int], tuple[int, ...]]:
+        """Failed examples to show the reflection model, and the child's probe.
+
+        The probe is the child's first rung: as many of the parent's failures as the first
+        rung has examples, starting with those the reflection model saw. A child that fixes
+        none of them is no improvement (GEPA's acceptance test), and children are ranked by
+        how much of them they fix: on the failures the signal is strong, where a small shared
+        prefix is mostly examples every candidate solves and its verdict is a lottery."""
+        failed = [p for p, t in enumerate(parent.traces) if t is not None and t.score < 1]
+        shown = self._pick(failed, self.cfg.reflection_minibatch_size)
+        if len(self.sizes) == 1:
+            return shown, ()
+        size = self.sizes[0]
+        probe = shown[:size]
+        probe += self._pick([p for p in failed if p not in shown], size - len(probe))
+        return shown, tuple(sorted(probe))
+
+    def _pick(self, positions: list[int], k: int) -> list[int]:
+        """Up to ``k`` of ``positions`` at random, outside every partial rung's prefix when
+        possible: those prefixes are shared tests, and a child made to fix an example there
+        would pass them unfairly."""
+        fair = self.sizes[-2] if len(self.sizes) > 1 else 0
+        outside = [p for p in positions if p >= fair]
         picked = self.rng.sample(outside, min(k, len(outside)))
         if len(picked) < k:
-            inside = [p for p in failed if p < self.sizes[0]]
+            inside = [p for p in positions if p < fair]
             picked += self.rng.sample(inside, min(k - len(picked), len(inside)))
         return picked
 
@@ -514,6 +558,7 @@ class Pipeline:
         component: str,
         batch: list[tuple[Example, Trace]],
         seed: int,
+        probe: tuple[int, ...],
     ) -> None:
         text: str | None = None
         try:
@@ -534,6 +579,7 @@ class Pipeline:
                 comps[component] = text
                 child = self._new_candidate(comps, parent, "mutation")
                 if child is not None:
+                    child.probe = probe
                     self._duplicate_streak = 0
                     parent.children += 1
                     self.log.add(self.now(), "mutation", child.id, parent.id)

@@ -4,7 +4,7 @@ Data flow: data -> provider -> engine (ladder, archive, mutation, pipeline) -> t
 notebooks and reports.
 """
 
-from .adapter import LLMAdapter
+from .adapter import LLMAdapter, solution_feedback
 from .api import optimize, optimize_sync
 from .cache import EvalCache
 from .config import (
@@ -15,6 +15,7 @@ from .config import (
     performance_report,
 )
 from .data import Example, examples_from_rows
+from .engine.pipeline import UserCodeError
 from .limiter import AdaptiveLimiter
 from .limits import max_concurrency_from_fd_limit, raise_fd_limit
 from .openai_provider import OpenAIProvider, ProviderUnavailable
@@ -35,6 +36,7 @@ __all__ = [
     "RetryPolicy",
     "RunResult",
     "Throttled",
+    "UserCodeError",
     "adaptive_config",
     "benchmark_overrides",
     "classic_config",
@@ -44,4 +46,5 @@ __all__ = [
     "optimize_sync",
     "performance_report",
     "raise_fd_limit",
+    "solution_feedback",
 ]

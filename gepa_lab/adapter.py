@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .cache import EvalCache, cache_key
 from .data import Example
 from .engine.candidate import Candidate, Trace
+from .engine.pipeline import UserCodeError
 from .provider import ChatRequest, ChatResponse, Provider
 from .replay import CompletionLog, ReplayGate
-from .scoring import score_answer
+from .scoring import Score, score_answer
 
 REFLECTION_TEMPLATE = """\
 You are improving the instruction given to an assistant that solves competition math problems.
@@ -34,6 +35,17 @@ Below are problems the assistant attempted with this instruction, its responses 
 Write an improved instruction that would have avoided these failures. Keep what already works, \
 add concrete, reusable guidance (strategies, facts, answer format), and avoid advice that only \
 fits one problem. Reply with the new instruction inside a single ``` block."""
+
+FeedbackFn = Callable[[Example, str, Score], str | None]
+
+
+def solution_feedback(example: Example, response: str, score: Score) -> str | None:
+    """A feedback function: on a wrong answer, show the reference solution when the data has
+    one (GEPA's AIME setup does this), so the reflection model can see the method it missed."""
+    if score.value >= 1 or not example.solution:
+        return None
+    return f"Reference solution: {example.solution}"
+
 
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
 
@@ -71,6 +83,8 @@ class LLMAdapter:
     max_tokens: int | None = None
     cache: EvalCache | None = None
     replay_latency: bool = False
+    # Extra per-example feedback for the reflection model (see solution_feedback).
+    feedback: FeedbackFn | None = None
     log: CompletionLog | None = None  # records the order calls finish in (run directories)
     replay: ReplayGate | None = None  # on resume: holds each replayed call until its turn
     task_calls: int = 0
@@ -135,7 +149,23 @@ class LLMAdapter:
         )
         response = await self._complete(request, example.id)
         scored = score_answer(response.text, example.answer)
-        return Trace(scored.value, response.text, scored.feedback)
+        feedback = scored.feedback
+        if self.feedback is not None:
+            try:
+                extra = self.feedback(example, response.text, scored)
+            except Exception as exc:
+                raise UserCodeError(
+                    f"the feedback function failed on example {example.id!r}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            if extra is not None and not isinstance(extra, str):
+                raise UserCodeError(
+                    f"the feedback function must return a str or None, got "
+                    f"{type(extra).__name__} for example {example.id!r}"
+                )
+            if extra:
+                feedback = f"{feedback}\n{extra}"
+        return Trace(scored.value, response.text, feedback)
 
     async def propose(
         self,

@@ -9,7 +9,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from .adapter import LLMAdapter
+from .adapter import FeedbackFn, LLMAdapter
 from .cache import EvalCache
 from .config import Config
 from .data import Example, examples_from_rows
@@ -43,6 +43,7 @@ async def optimize(
     prices: PriceTable | Mapping[str, tuple[float, float]] | None = None,
     run_dir: str | Path | None = None,
     resume: str | Path | None = None,
+    feedback: FeedbackFn | None = None,
 ) -> RunResult:
     """Optimize ``seed`` (an instruction, a dict of named components, or a list of seeds).
 
@@ -60,7 +61,9 @@ async def optimize(
 
     ``run_dir`` saves the run as it goes (state, answers, call order; see
     :mod:`gepa_lab.run_dir`); ``resume`` continues such a run after a kill, or extends a
-    finished one with larger budgets, replaying what was done for free.
+    finished one with larger budgets, replaying what was done for free. ``feedback(example,
+    response, score)`` returns extra text for the reflection model about one evaluation (e.g.
+    :func:`~gepa_lab.adapter.solution_feedback`), or None.
     """
     job = _prepare(
         seed,
@@ -77,6 +80,7 @@ async def optimize(
         prices,
         run_dir,
         resume,
+        feedback,
     )
     if time_mode == "virtual":
         return await asyncio.to_thread(run_virtual, job)
@@ -112,6 +116,7 @@ def _prepare(
     prices: PriceTable | Mapping[str, tuple[float, float]] | None = None,
     run_dir: str | Path | None = None,
     resume: str | Path | None = None,
+    feedback: FeedbackFn | None = None,
 ) -> partial[Any]:
     """Validate everything before any call is made, and return the run as a coroutine factory."""
     if not isinstance(config, Config):
@@ -147,6 +152,16 @@ def _prepare(
         if not task_model or not reflection_model:
             raise ValueError("with a provider, name both task_model and reflection_model")
         adapter = LLMAdapter(provider, task_model, reflection_model)
+    if feedback is not None:
+        if not callable(feedback):
+            raise TypeError(
+                f"feedback must be a function (example, response, score) -> str | None, "
+                f"got {type(feedback).__name__}"
+            )
+        if not hasattr(adapter, "feedback"):
+            raise ValueError(
+                "feedback= needs an adapter with a `feedback` attribute, like LLMAdapter"
+            )
     # The adapter owns the provider and the model names, whether built here or passed in.
     inner = getattr(adapter, "provider", None)
     models = [
@@ -184,7 +199,7 @@ def _prepare(
         # For the run, the adapter talks through the throttle and the cache; restored after.
         saved = {
             a: getattr(adapter, a)
-            for a in ("provider", "cache", "replay_latency", "log", "replay")
+            for a in ("provider", "cache", "replay_latency", "log", "replay", "feedback")
             if hasattr(adapter, a)
         }
         if throttled is not None:
@@ -194,6 +209,8 @@ def _prepare(
             adapter.replay_latency = time_mode == "virtual"  # type: ignore[attr-defined]
         if persist is not None:
             persist.attach(adapter, time_mode)
+        if feedback is not None:
+            adapter.feedback = feedback  # type: ignore[attr-defined]
         pipeline = Pipeline(
             adapter,
             examples,

@@ -276,3 +276,56 @@ def test_a_childs_first_rung_is_a_probe_of_its_parents_failures(tmp_path):
     # once parents are scored on everything, probes avoid the shared prefixes
     assert outside > len(children) / 2
     assert n > sizes[-2]
+
+
+class RecordingSim(SimProvider):
+    """The simulated world, keeping every reflection request it is sent."""
+
+    def __init__(self):
+        super().__init__()
+        self.reflections: list[str] = []
+
+    async def complete(self, request):
+        if request.purpose == "reflection":
+            self.reflections.append(request.messages[-1][1])
+        return await super().complete(request)
+
+
+def test_a_feedback_function_reaches_the_reflection_model():
+    provider = RecordingSim()
+
+    def note(example, response, score):
+        return None if score.value else f"Hint for {example.id}: check the last step."
+
+    res = run_with(provider, turbo(target_quality=None, max_metric_calls=400), feedback=note)
+    assert res.reflection_calls > 0
+    noted = [r for r in provider.reflections if "Hint for " in r]
+    assert noted and len(noted) == len(provider.reflections)  # every reflection sees failures
+
+
+def test_solution_feedback_shows_the_reference_solution_on_wrong_answers():
+    from gepa_lab.scoring import score_answer
+
+    ex = gl.Example("e1", "What is 2+3?", 5, solution="Add: 2 + 3 = 5.")
+    assert gl.solution_feedback(ex, "### 6", score_answer("### 6", 5)) == (
+        "Reference solution: Add: 2 + 3 = 5."
+    )
+    assert gl.solution_feedback(ex, "### 5", score_answer("### 5", 5)) is None
+    no_solution = gl.Example("e2", "What is 2+3?", 5)
+    assert gl.solution_feedback(no_solution, "### 6", score_answer("### 6", 5)) is None
+
+
+def test_a_failing_feedback_function_stops_the_run_with_a_clear_error():
+    def broken(example, response, score):
+        raise KeyError("no such column")
+
+    with pytest.raises(gl.UserCodeError, match=r"feedback function failed on example .*KeyError"):
+        gl.optimize_sync(
+            SEED, TRAIN, turbo(max_metric_calls=400), time_mode="virtual", feedback=broken
+        )
+    with pytest.raises(gl.UserCodeError, match="must return a str or None, got int"):
+        gl.optimize_sync(
+            SEED, TRAIN, turbo(max_metric_calls=400), time_mode="virtual", feedback=lambda *a: 3
+        )
+    with pytest.raises(TypeError, match="feedback must be a function"):
+        gl.optimize_sync(SEED, TRAIN, turbo(max_metric_calls=400), feedback="solution")

@@ -53,6 +53,13 @@ class Adapter(Protocol):
 
 
 ProgressFn = Callable[[dict[str, Any]], None]
+
+
+class UserCodeError(RuntimeError):
+    """A user function the adapter calls (a feedback function) failed: the run stops with
+    this error, where a failed LLM call only fails one evaluation."""
+
+
 DUPLICATES_TO_REST = 4
 DUPLICATE_STREAK_TO_STOP = 200
 ALL_PRUNED_WARNING = 50  # consecutive judgements without a promotion before the run warns
@@ -316,6 +323,9 @@ class Pipeline:
             trace = await self.adapter.evaluate(job.cand, example)
         except asyncio.CancelledError:
             raise
+        except UserCodeError as exc:
+            self._fail(exc)
+            return
         except Exception as exc:  # a failed call is a failed evaluation, never a crashed run
             trace = Trace(0.0, "", f"call failed: {type(exc).__name__}: {exc}", failed_call=True)
         finally:

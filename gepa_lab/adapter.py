@@ -19,22 +19,7 @@ from .engine.pipeline import UserCodeError
 from .provider import ChatRequest, ChatResponse, Provider
 from .replay import CompletionLog, ReplayGate
 from .scoring import Score, score_answer
-
-REFLECTION_TEMPLATE = """\
-You are improving the instruction given to an assistant that solves competition math problems.
-
-Current instruction:
-```
-{current}
-```
-
-Below are problems the assistant attempted with this instruction, its responses and feedback.
-
-{examples}
-
-Write an improved instruction that would have avoided these failures. Keep what already works, \
-add concrete, reusable guidance (strategies, facts, answer format), and avoid advice that only \
-fits one problem. Reply with the new instruction inside a single ``` block."""
+from .strategies import reflection_prompt
 
 FeedbackFn = Callable[[Example, str, Score], str | None]
 
@@ -55,14 +40,6 @@ def extract_instruction(text: str) -> str | None:
     found = _FENCE.search(text)
     new = (found.group(1) if found else text.strip("` \n")).strip()
     return new or None
-
-
-def reflection_prompt(current: str, examples: Sequence[tuple[Example, Trace]]) -> str:
-    blocks = [
-        f"### Example {i}\nProblem: {ex.problem}\nResponse: {tr.output}\nFeedback: {tr.feedback}"
-        for i, (ex, tr) in enumerate(examples, 1)
-    ]
-    return REFLECTION_TEMPLATE.format(current=current, examples="\n\n".join(blocks))
 
 
 @dataclass
@@ -173,9 +150,11 @@ class LLMAdapter:
         component: str,
         examples: Sequence[tuple[Example, Trace]],
         seed: int,
+        strategy: str = "reflect",
     ) -> str | None:
-        """A new text for ``component``, or None if the reply held none."""
-        prompt = reflection_prompt(candidate.components[component], examples)
+        """A new text for ``component`` by ``strategy`` (see :mod:`gepa_lab.strategies`), or
+        None if the reply held none."""
+        prompt = reflection_prompt(candidate.components[component], examples, strategy)
         request = ChatRequest(
             self.reflection_model,
             (("user", prompt),),

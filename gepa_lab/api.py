@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -162,6 +163,12 @@ def _prepare(
             raise ValueError(
                 "feedback= needs an adapter with a `feedback` attribute, like LLMAdapter"
             )
+    params = inspect.signature(adapter.propose).parameters
+    if "strategy" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        raise TypeError(
+            f"{type(adapter).__name__}.propose must accept strategy= (one of "
+            f"{config.mutation_strategies}; see gepa_lab.strategies)"
+        )
     # The adapter owns the provider and the model names, whether built here or passed in.
     inner = getattr(adapter, "provider", None)
     models = [

@@ -55,6 +55,9 @@ def _distinct_rungs(shards: Sequence[float], n_examples: int) -> list[tuple[floa
     return rungs
 
 
+MUTATION_STRATEGIES = ("reflect", "induce", "think")
+
+
 @dataclass(frozen=True)
 class Config:
     """All optimizer knobs, checked once so the engine can trust them.
@@ -98,6 +101,9 @@ class Config:
     # Merge front members that improved a common ancestor differently (GEPA's merge, extended
     # to lines within a component; see gepa_lab.engine.merge). Costs no LLM call.
     use_merge: bool = True
+    # Ways to ask for a new instruction (gepa_lab.strategies); with several, a bandit learns
+    # during the run which one makes children that pass their first rung.
+    mutation_strategies: tuple[str, ...] = MUTATION_STRATEGIES
     # Independent populations; only one per run is supported for now.
     n_islands: int = 1
     # Quality on the full final rung that counts as success (None = no target).
@@ -147,6 +153,7 @@ class Config:
         _check_int("convergence_patience", self.convergence_patience, 1)
         _check_int("lineage_patience", self.lineage_patience, 0)
         _check_bool("use_merge", self.use_merge)
+        self._validate_strategies()
         _check_int("n_islands", self.n_islands, 1)
         if self.n_islands > 1:
             raise _fail(
@@ -179,6 +186,21 @@ class Config:
         if not in_range(value):
             raise _fail(name, getattr(self, name), allowed)
         object.__setattr__(self, name, value)
+
+    def _validate_strategies(self) -> None:
+        names = self.mutation_strategies
+        if isinstance(names, str) or not isinstance(names, tuple | list):
+            raise _fail(
+                "mutation_strategies", names, f"must be a tuple of names from {MUTATION_STRATEGIES}"
+            )
+        unknown = [n for n in names if n not in MUTATION_STRATEGIES]
+        if not names or unknown or len(set(names)) != len(names):
+            raise _fail(
+                "mutation_strategies",
+                names,
+                f"must name each of its strategies once, from {MUTATION_STRATEGIES}",
+            )
+        object.__setattr__(self, "mutation_strategies", tuple(names))
 
     def _validate_shards(self) -> None:
         shards = self.shards
@@ -310,6 +332,7 @@ def classic_config(eval_concurrency: int = 10, **overrides: Any) -> Config:
         lineage_patience=0,
         max_candidates_in_flight=1,
         use_merge=False,
+        mutation_strategies=("reflect",),
     ).replace(**overrides)
 
 

@@ -99,6 +99,9 @@ class RunResult:
     provider_stats: dict[str, Any] = field(default_factory=dict)
     usage: pd.DataFrame | None = None  # tokens and cost per (model, purpose)
     warnings: list[str] = field(default_factory=list)  # what the run warned about, in order
+    # Per mutation strategy: children judged on their first rung (or reflections that gave
+    # nothing new) and those that passed on merit.
+    strategies: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def llm_calls(self) -> int:
@@ -147,6 +150,7 @@ class RunResult:
             "time_mode": self.time_mode,
             "simulated": self.simulated,
             "warnings": self.warnings,
+            "strategies": self.strategies,
             **self.provider_stats,
         }
 

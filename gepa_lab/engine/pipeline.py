@@ -33,6 +33,7 @@ from ..data import Example
 from ..telemetry import EventLog, RunResult
 from ..usage import Usage
 from .archive import Archive, evidence_score
+from .bandit import StrategyBandit
 from .candidate import Candidate, Status, Trace
 from .ladder import Ladder
 from .merge import merge_components
@@ -49,6 +50,7 @@ class Adapter(Protocol):
         component: str,
         examples: Sequence[tuple[Example, Trace]],
         seed: int,
+        strategy: str = "reflect",
     ) -> str | None: ...
 
 
@@ -115,6 +117,10 @@ class Pipeline:
         self.archive = Archive(len(self.examples))
         self.log = EventLog()
         self.rng = random.Random(f"{config.seed}/mutation")
+        self.bandit = StrategyBandit(
+            config.mutation_strategies, random.Random(f"{config.seed}/strategy")
+        )
+        self._strategy_of: dict[int, str] = {}  # child id -> the strategy that made it
 
         self._heap: list[tuple[float, int, int, _Job]] = []
         self._seq = 0
@@ -365,6 +371,10 @@ class Pipeline:
     def _completed(self, cand: Candidate, n: int, score: float, t: float) -> None:
         cand.status = Status.COMPLETED
         self.cands_in_flight -= 1
+        strategy = self._strategy_of.pop(cand.id, None)
+        if strategy is not None:  # a one-rung ladder: judged by its full score
+            parent = self.archive.candidates[cand.parent_id]  # type: ignore[index]
+            self.bandit.update(strategy, score > parent.mean_score(n) + 1e-12)
         if self.archive.rung_finished(cand, full=True):
             self.log.add(t, "new_best", cand.id, cand.parent_id, cand.rung, score)
         if self.cfg.use_merge:
@@ -421,6 +431,9 @@ class Pipeline:
         decision = self.ladder.decide(
             cand.id, rung, score, cand.parent_id, parent_score, child_same, need_gain=probe
         )
+        strategy = self._strategy_of.pop(cand.id, None)
+        if strategy is not None:
+            self.bandit.update(strategy, decision.promote)
         if decision.promote:
             cand.status = Status.PROMOTED
             self.counts["promoted"][rung] += 1
@@ -526,10 +539,13 @@ class Pipeline:
         batch = [(self.examples[p], parent.traces[p]) for p in sorted(picked)]
         seed = self.cfg.seed * 1_000_003 + self._mutation_seq
         self._mutation_seq += 1
+        strategy = self.bandit.choose()
         self.mutating += 1
         self.cands_in_flight += 1
         self.log.add(self.now(), "mutation_start", None, parent.id)
-        task = asyncio.ensure_future(self._mutate(parent, component, batch, seed, probe))  # type: ignore[arg-type]
+        task = asyncio.ensure_future(
+            self._mutate(parent, component, batch, seed, probe, strategy)  # type: ignore[arg-type]
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -569,10 +585,12 @@ class Pipeline:
         batch: list[tuple[Example, Trace]],
         seed: int,
         probe: tuple[int, ...],
+        strategy: str,
     ) -> None:
         text: str | None = None
+        child: Candidate | None = None
         try:
-            text = await self.adapter.propose(parent, component, batch, seed)
+            text = await self.adapter.propose(parent, component, batch, seed, strategy=strategy)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -589,6 +607,7 @@ class Pipeline:
                 comps[component] = text
                 child = self._new_candidate(comps, parent, "mutation")
                 if child is not None:
+                    self._strategy_of[child.id] = strategy
                     child.probe = probe
                     self._duplicate_streak = 0
                     parent.children += 1
@@ -596,6 +615,8 @@ class Pipeline:
                     self._enqueue(child, 0)
                 else:
                     self._duplicate_from(parent)
+            if child is None and not self.stopping:
+                self.bandit.update(strategy, False)  # a reflection that gave nothing new
             self._pump()
         except Exception as exc:
             self._fail(exc)
@@ -688,6 +709,7 @@ class Pipeline:
             time_mode=self.time_mode,
             simulated=self.simulated,
             lineage=self.archive.lineage(best.id) if best else [],
+            strategies=self.bandit.stats(),
             final_counters=self.counters(),
             warnings=list(self.warnings),
         )

@@ -6,6 +6,10 @@ outputs and feedback), it finds the failure sentences the task model writes
 real model it is imperfect: with probability ``NOISE_RATE`` it appends a sentence of its own
 (some harmful) and with probability ``DROP_RATE`` it drops one existing line, possibly a good
 hint. Draws depend on the request text and the request's ``seed``, so a run is reproducible.
+
+It also answers the other mutation strategies of :mod:`gepa_lab.strategies`, told apart by the
+line their requests open with: specification induction (:func:`_induce`) and interleaved
+thinking (:func:`_think`).
 """
 
 from __future__ import annotations
@@ -14,11 +18,18 @@ import random
 import re
 
 from ..scoring import FORMAT_FEEDBACK
-from .skills import FORMAT, NOISE, SKILLS, VERIFY
+from .skills import FORMAT, HABITS, NOISE, SKILLS, STEPS, VERIFY, Habit, Skill
 
 ADOPT = 0.8
 NOISE_RATE = 0.25
 DROP_RATE = 0.12
+# How the strategies' requests start (gepa_lab.strategies); anything else is a reflection.
+INDUCE_TASK = "Task: write a specification from examples."
+THINK_TASK = "Task: add a thinking protocol to an instruction."
+THINK_PROTOCOL = (
+    "Think privately inside <think> ... </think>, step by step, before each conclusion, and "
+    "write only short conclusions outside them."
+)
 _BLOCK = re.compile(r"```(?:[a-z]*\n)?(.*?)```", re.DOTALL)
 
 
@@ -26,9 +37,13 @@ def reflect(request_text: str, seed: int | None = None) -> str:
     """Answer a reflection request with a new instruction in a ``` block."""
     found = _BLOCK.search(request_text)
     current = found.group(1).strip() if found else ""
-    evidence = request_text[found.end() :] if found else request_text
     rng = random.Random(f"{seed}\x1f{request_text}")
     lines = [ln for ln in current.splitlines() if ln.strip()]
+    if request_text.startswith(INDUCE_TASK):
+        return _reply(_induce(request_text, lines, rng))
+    if request_text.startswith(THINK_TASK):
+        return _reply(_think(lines, rng))
+    evidence = request_text[found.end() :] if found else request_text
     low = current.lower()
 
     needed = [s for s in SKILLS if s.failure in evidence and not any(c in low for c in s.cues)]
@@ -42,5 +57,47 @@ def reflect(request_text: str, seed: int | None = None) -> str:
         lines.pop(rng.randrange(1, len(lines)))
     if rng.random() < NOISE_RATE:
         added.append(rng.choice(NOISE).hint)
-    new = "\n".join([*lines, *added]) or "Solve the problem."
+    return _reply([*lines, *added])
+
+
+def _reply(lines: list[str]) -> str:
+    new = "\n".join(lines) or "Solve the problem."
     return f"Here is the improved instruction:\n```\n{new}\n```"
+
+
+def _covers(lines: list[str], item: Skill | Habit) -> bool:
+    low = "\n".join(lines).lower()
+    return any(c in low for c in item.cues)
+
+
+def _induce(request_text: str, lines: list[str], rng: random.Random) -> list[str]:
+    """Specification induction: recognise the skills the shown problems need from their text
+    (not from failures), write their hints and the answer format; keep the first line and the
+    lines that are hints or habits, and drop the rest (the reflection model's own asides,
+    harmful or not). It sees what is needed even where no failure says so, but nothing of how
+    the current instruction fails."""
+    problems = request_text.lower()
+    known = {item.hint for item in (*SKILLS, *HABITS)} | {THINK_PROTOCOL}
+    kept = lines[:1] + [ln for ln in lines[1:] if ln in known]
+    needed = [s for s in SKILLS if s.signature in problems and not _covers(kept, s)]
+    added = [s.hint for s in needed if rng.random() < ADOPT]
+    if not _covers(kept, FORMAT):
+        added.append(FORMAT.hint)
+    if rng.random() < NOISE_RATE:
+        added.append(rng.choice(NOISE).hint)
+    return [*kept, *added]
+
+
+def _think(lines: list[str], rng: random.Random) -> list[str]:
+    """Interleaved thinking: add a reasoning protocol (step by step, then a verification, then
+    the answer format) and leave the domain guidance alone. Worth a few points while the
+    habits are missing, nothing once they are there."""
+    added = [THINK_PROTOCOL] if not _covers(lines, STEPS) else []
+    if not _covers(lines, VERIFY) and rng.random() < ADOPT:
+        added.append(VERIFY.hint)
+    if not _covers(lines, FORMAT):
+        added.append(FORMAT.hint)
+    if len(lines) > 1 and rng.random() < DROP_RATE:
+        lines = lines[:]
+        lines.pop(rng.randrange(1, len(lines)))
+    return [*lines, *added]

@@ -10,8 +10,9 @@ Per concurrency C, after a warm-up (the ladder needs mutations before it can fil
 * utilization = mean task calls in flight / C (sampled every 250 ms);
 * starved = share of samples in which slots were free and no evaluation was queued, i.e. the
   evaluators waited for mutations;
-* CPU us per evaluation of orchestration: process CPU per evaluation minus what the same
-  provider calls cost when driven by a bare semaphore loop (measured in the same run).
+* CPU us per evaluation of orchestration: process CPU per evaluation (median over 2 s
+  windows) minus what the same provider calls cost when driven by a bare semaphore loop
+  (median of three measurements in the same run).
 
 Then the memory of a run that has made 10,000 candidates (virtual clock, in a subprocess, peak
 RSS). ``python benchmarks/orchestrator.py [--conc 64 256 1024 2048] [--seconds 12]``; the last
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -41,6 +43,8 @@ from gepa_lab.throttle import Throttled
 LATENCY = 1.0
 N_EXAMPLES = 300
 SAMPLE_EVERY = 0.25  # seconds; sampling itself costs CPU, which is charged to the engine
+WINDOW_SAMPLES = 8  # samples per CPU-measuring window (2 s)
+PROVIDER_REPEATS = 3  # provider-alone measurements per concurrency (median taken)
 SEED = "You are a helpful assistant. Solve the math problem."
 OUT = Path(__file__).parent / "results"
 
@@ -63,11 +67,18 @@ async def measure_engine(conc: int, seconds: float, warmup: float) -> dict:
     cpu0, t0 = time.process_time(), time.perf_counter()
     samples = starved = 0
     in_flight_sum = 0
+    # CPU per evaluation per window of WINDOW_SAMPLES samples: a shared machine makes single
+    # readings jumpy, and the median of several is what is reported.
+    window_cpu, window_evals, per_window = time.process_time(), pipe.finished_calls, []
     while not run.done() and time.perf_counter() - t0 < seconds - warmup - 0.5:
         await asyncio.sleep(SAMPLE_EVERY)
         samples += 1
         in_flight_sum += pipe.in_flight
         starved += pipe.in_flight < conc and not pipe._heap
+        if samples % WINDOW_SAMPLES == 0:
+            done = pipe.finished_calls - window_evals
+            per_window.append((time.process_time() - window_cpu) / max(done, 1))
+            window_cpu, window_evals = time.process_time(), pipe.finished_calls
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     evals, reflections = pipe.finished_calls - calls0, pipe.reflections - refl0
     latency = (sim.stats.latency_seconds[TASK_MODEL] - sampled0[0]) / (
@@ -81,7 +92,7 @@ async def measure_engine(conc: int, seconds: float, warmup: float) -> dict:
         "mean_latency_s": latency,
         "utilization": in_flight_sum / max(samples, 1) / conc,
         "starved": starved / max(samples, 1),
-        "cpu_us_per_eval_total": 1e6 * cpu / max(evals, 1),
+        "cpu_us_per_eval_total": 1e6 * statistics.median(per_window or [cpu / max(evals, 1)]),
         "evals": evals,
         "reflections": reflections,
         "candidates": result.candidates,
@@ -151,7 +162,11 @@ def main() -> None:
     rows = []
     for conc in args.conc:
         row = asyncio.run(measure_engine(conc, args.seconds, args.warmup))
-        task_cpu, refl_cpu = asyncio.run(measure_provider(conc, max(conc, 512)))
+        costs = [
+            asyncio.run(measure_provider(conc, max(conc, 512))) for _ in range(PROVIDER_REPEATS)
+        ]
+        task_cpu = statistics.median(c[0] for c in costs)
+        refl_cpu = statistics.median(c[1] for c in costs)
         provider_us = 1e6 * (task_cpu + refl_cpu * row["reflections"] / max(row["evals"], 1))
         row["cpu_us_per_eval"] = row["cpu_us_per_eval_total"] - provider_us
         rows.append(row)

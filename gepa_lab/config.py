@@ -108,6 +108,10 @@ class Config:
     n_islands: int = 1
     # Quality on the full final rung that counts as success (None = no target).
     target_quality: float | None = None
+    # With a confidence level (e.g. 0.95), the target counts only when the lower confidence
+    # bound of the full-set score reaches it, so a lucky score on a small set does not end the
+    # run (Wilson score bound, one-sided). None = the score itself.
+    target_confidence: float | None = None
     # Stop as soon as target_quality is reached on the full final rung.
     auto_stop: bool = True
     # Budget of task-model calls (example evaluations); None = unlimited.
@@ -163,6 +167,10 @@ class Config:
             )
         if self.target_quality is not None:
             self._set_float("target_quality", lambda v: 0.0 < v <= 1.0, "must be None or in (0, 1]")
+        if self.target_confidence is not None:
+            self._set_float(
+                "target_confidence", lambda v: 0.5 <= v < 1.0, "must be None or in [0.5, 1)"
+            )
         _check_bool("auto_stop", self.auto_stop)
         if self.max_metric_calls is not None:
             _check_int("max_metric_calls", self.max_metric_calls, 1)
@@ -365,6 +373,8 @@ def performance_report(config: Config, dataset_size: int | None = None) -> str:
     else:
         auto_stop = "on" if config.auto_stop else "off"
         target = f"{_fraction(config.target_quality)} (auto-stop {auto_stop})"
+        if config.target_confidence is not None:
+            target += f", lower {config.target_confidence:.0%} confidence bound"
 
     rows = [
         ("concurrency", f"{config.eval_concurrency} task-model calls in flight"),

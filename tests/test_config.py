@@ -47,6 +47,8 @@ from gepa_lab.config import (
         ("convergence_patience", 0, ">= 1"),
         ("lineage_patience", -1, ">= 0"),
         ("cohort_window", 0, ">= 1"),
+        ("target_confidence", 1.0, "[0.5, 1)"),
+        ("target_confidence", 0.3, "[0.5, 1)"),
         ("cohort_window", 2.5, "must be an int"),
         ("use_merge", 1, "must be a bool"),
         ("n_islands", 2, "not supported"),

@@ -331,3 +331,19 @@ def test_a_failing_feedback_function_stops_the_run_with_a_clear_error():
         )
     with pytest.raises(TypeError, match="feedback must be a function"):
         gl.optimize_sync(SEED, TRAIN, turbo(max_metric_calls=400), feedback="solution")
+
+
+def test_a_confidence_bound_on_the_target_asks_for_more_than_the_bare_score():
+    from gepa_lab.engine.pipeline import wilson_lower_bound
+
+    assert wilson_lower_bound(0.8, 45, 0.95) < 0.8 < wilson_lower_bound(0.8, 10_000, 0.95) + 0.01
+    assert wilson_lower_bound(0.0, 10, 0.95) + 1e-12 >= 0.0
+    bare = gl.optimize_sync(SEED, TRAIN, turbo(target_quality=0.5), time_mode="virtual")
+    bound = gl.optimize_sync(
+        SEED, TRAIN, turbo(target_quality=0.5, target_confidence=0.95), time_mode="virtual"
+    )
+    assert bare.stop_reason == bound.stop_reason == "target"
+    assert bound.time_to_target > bare.time_to_target
+    assert bound.best_quality >= 0.5 and wilson_lower_bound(bound.best_quality, 40, 0.95) >= 0.5
+    assert wilson_lower_bound(bare.best_quality, 40, 0.95) < 0.5
+    assert "lower 95% confidence bound" in gl.performance_report(bound.config)

@@ -24,6 +24,7 @@ import random
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any, Protocol
 
 import pandas as pd
@@ -55,6 +56,16 @@ class Adapter(Protocol):
 
 
 ProgressFn = Callable[[dict[str, Any]], None]
+
+
+def wilson_lower_bound(mean: float, n: int, confidence: float) -> float:
+    """One-sided lower confidence bound of a success rate ``mean`` measured on ``n`` examples
+    (Wilson 1927): unlike the normal approximation it stays inside [0, 1] and is honest near
+    0 and 1, where prompt scores live."""
+    z = NormalDist().inv_cdf(confidence)
+    centre = mean + z * z / (2 * n)
+    spread = z * math.sqrt(mean * (1 - mean) / n + z * z / (4 * n * n))
+    return (centre - spread) / (1 + z * z / n)
 
 
 class UserCodeError(RuntimeError):
@@ -380,11 +391,17 @@ class Pipeline:
         if self.cfg.use_merge:
             self._maybe_merge(cand, n, t)
         target = self.cfg.target_quality
-        if target is not None and self.time_to_target is None and score >= target - 1e-12:
+        if target is not None and self.time_to_target is None and self._reaches(score, n, target):
             self.time_to_target = t
             self.log.add(t, "target", cand.id, cand.parent_id, cand.rung, score)
             if self.cfg.auto_stop:
                 self._stop("target")
+
+    def _reaches(self, score: float, n: int, target: float) -> bool:
+        confidence = self.cfg.target_confidence
+        if confidence is None:
+            return score >= target - 1e-12
+        return wilson_lower_bound(score, n, confidence) >= target - 1e-12
 
     def _maybe_merge(self, cand: Candidate, n: int, t: float) -> None:
         """Combine a newly completed front member with another that shares an ancestor (see

@@ -389,6 +389,7 @@ def performance_report(config: Config, dataset_size: int | None = None) -> str:
         ("eps_improve", _fraction(config.eps_improve)),
         ("rung convergence", convergence),
         ("lineage patience", lineage),
+        ("mutation", ", ".join(config.mutation_strategies) + (" + merge" * config.use_merge)),
     ]
     if config.max_candidates_in_flight is not None:
         rows.append(("max in flight", f"{config.max_candidates_in_flight} candidate(s)"))

@@ -491,6 +491,8 @@ def test_performance_report_contains_key_figures() -> None:
     assert rows["eps_improve"] == "0.02"
     assert rows["rung convergence"] == "on (patience 7)"
     assert rows["lineage patience"] == "4"
+    assert rows["mutation"] == "reflect, induce, think + merge"
+    assert "last 32 results" in rows["ASHA quantile"]
     assert rows["max in flight"].startswith("3 ")
     assert rows["target quality"] == "0.9 (auto-stop on)"
     assert "5000" in rows["metric-call budget"]
@@ -508,6 +510,7 @@ def test_performance_report_optional_lines() -> None:
     assert "auto-stop off" in report
     assert "cohort cut off" in report
     assert "max in flight" in report
+    assert "mutation         : reflect\n" in report
     default_report = performance_report(Config())
     assert "max in flight" not in default_report
     assert "target quality" in default_report and "none" in default_report

@@ -14,6 +14,7 @@ from .adapter import FeedbackFn, LLMAdapter
 from .cache import EvalCache
 from .config import Config
 from .data import Example, examples_from_rows
+from .engine.islands import Islands
 from .engine.pipeline import Adapter, Pipeline, ProgressFn
 from .provider import Provider
 from .replay import CompletionLog, ReplayGate
@@ -218,18 +219,25 @@ def _prepare(
             persist.attach(adapter, time_mode)
         if feedback is not None:
             adapter.feedback = feedback  # type: ignore[attr-defined]
-        pipeline = Pipeline(
-            adapter,
-            examples,
-            config,
-            label=label,
-            time_mode=time_mode,
-            simulated=simulated or bool(getattr(backend, "simulated", False)),
-            on_progress=on_progress,
-            usage=throttled.usage if throttled is not None else None,
-            backlog=(lambda: throttled.limiter.waiting) if throttled is not None else None,
-            checkpoint=(lambda: persist.save(pipeline)) if persist is not None else None,
-        )
+        options: dict[str, Any] = {
+            "label": label,
+            "time_mode": time_mode,
+            "simulated": simulated or bool(getattr(backend, "simulated", False)),
+            "on_progress": on_progress,
+            "usage": throttled.usage if throttled is not None else None,
+            "backlog": (lambda: throttled.limiter.waiting) if throttled is not None else None,
+        }
+        pipeline: Pipeline | Islands
+        if config.n_islands > 1:
+            pipeline = Islands(adapter, examples, config, **options)
+        else:
+            pipeline = Pipeline(
+                adapter,
+                examples,
+                config,
+                checkpoint=(lambda: persist.save(pipeline)) if persist is not None else None,  # type: ignore[arg-type]
+                **options,
+            )
         status = "failed"
         try:
             result = await pipeline.run(seeds)
@@ -240,7 +248,7 @@ def _prepare(
             if eval_cache is not None:
                 eval_cache.flush()
             if persist is not None:
-                persist.save(pipeline, status)
+                persist.save(pipeline, status)  # type: ignore[arg-type]
         if throttled is not None:
             result.usage = throttled.usage.frame()
             result.provider_stats = {**throttled.summary(), **throttled.usage.summary()}
@@ -319,6 +327,8 @@ def _run_dir(
         raise ValueError("a run directory keeps its own cache: drop cache= with run_dir/resume")
     if not hasattr(adapter, "log"):
         raise ValueError("run_dir/resume need an adapter that records calls, like LLMAdapter")
+    if config.n_islands > 1:
+        raise ValueError("run_dir/resume support one population for now: use n_islands=1")
     ident = identity(seeds, examples, config, models)
     if run_dir is not None:
         return _Persisted(RunDir.new(run_dir), ident, [])

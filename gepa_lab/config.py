@@ -104,8 +104,13 @@ class Config:
     # Ways to ask for a new instruction (gepa_lab.strategies); with several, a bandit learns
     # during the run which one makes children that pass their first rung.
     mutation_strategies: tuple[str, ...] = MUTATION_STRATEGIES
-    # Independent populations; only one per run is supported for now.
+    # Populations evolving side by side in one event loop, sharing the provider, its limiter
+    # and the budgets; concurrency, buffers and call budgets are split between them.
     n_islands: int = 1
+    # After every `migration_every` full evaluations on an island, its best `migration_k`
+    # candidates are copied (with their scores: no re-evaluation) to the next island (a ring).
+    migration_every: int = 4
+    migration_k: int = 2
     # Quality on the full final rung that counts as success (None = no target).
     target_quality: float | None = None
     # With a confidence level (e.g. 0.95), the target counts only when the lower confidence
@@ -159,12 +164,8 @@ class Config:
         _check_bool("use_merge", self.use_merge)
         self._validate_strategies()
         _check_int("n_islands", self.n_islands, 1)
-        if self.n_islands > 1:
-            raise _fail(
-                "n_islands",
-                self.n_islands,
-                "must be 1: islands are not supported yet (one population per run)",
-            )
+        _check_int("migration_every", self.migration_every, 1)
+        _check_int("migration_k", self.migration_k, 1)
         if self.target_quality is not None:
             self._set_float("target_quality", lambda v: 0.0 < v <= 1.0, "must be None or in (0, 1]")
         if self.target_confidence is not None:

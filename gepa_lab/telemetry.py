@@ -126,7 +126,9 @@ class RunResult:
         best = ev.loc[ev["event"] == "new_best", ["time", "score"]].rename(
             columns={"score": "quality"}
         )
-        return best.reset_index(drop=True)
+        # With islands each reports its own bests: keep the run's (each above all before it).
+        before = best["quality"].cummax().shift(fill_value=float("-inf"))
+        return best[best["quality"] > before].reset_index(drop=True)
 
     def summary(self) -> dict[str, Any]:
         """Plain numbers for tables and ``result.json``."""

@@ -104,8 +104,16 @@ class Pipeline:
         usage: Usage | None = None,
         backlog: Callable[[], int] | None = None,
         checkpoint: Callable[[], None] | None = None,
+        island: int = 0,
+        n_islands: int = 1,
+        on_completed: Callable[[Pipeline, Candidate], None] | None = None,
     ) -> None:
         self.cfg = config
+        # One of n_islands populations (see gepa_lab.engine.islands): its own random streams,
+        # candidate ids island, island + n, ... (unique across islands), and a hook called on
+        # every full evaluation, for migration.
+        self.island, self._id_step, self.on_completed = island, n_islands, on_completed
+        stream = f"{config.seed}" if island == 0 else f"{config.seed}/island{island}"
         self.checkpoint = checkpoint  # saves the run's state (run directories), at snapshots
         self.usage = usage  # what the provider calls cost so far, for the token and cost budgets
         self.backlog = backlog  # calls waiting for the provider's limiter (it is the bottleneck)
@@ -122,14 +130,14 @@ class Pipeline:
             config.eps_improve,
             config.convergence_patience if config.enable_rung_convergence else None,
             config.lineage_patience,
-            random.Random(f"{config.seed}/ladder"),
+            random.Random(f"{stream}/ladder"),
             config.cohort_window,
         )
         self.archive = Archive(len(self.examples))
         self.log = EventLog()
-        self.rng = random.Random(f"{config.seed}/mutation")
+        self.rng = random.Random(f"{stream}/mutation")
         self.bandit = StrategyBandit(
-            config.mutation_strategies, random.Random(f"{config.seed}/strategy")
+            config.mutation_strategies, random.Random(f"{stream}/strategy")
         )
         self._strategy_of: dict[int, str] = {}  # child id -> the strategy that made it
 
@@ -137,7 +145,7 @@ class Pipeline:
         self._seq = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._done = asyncio.Event()
-        self._next_id = 0
+        self._next_id = island
         self._mutation_seq = 0
         self._component_turn: dict[int, int] = {}
         self._duplicate_streak = 0  # reflections in a row that gave only known texts
@@ -227,6 +235,12 @@ class Pipeline:
         self._heap.clear()
         self.queued_new = self.queued_examples = 0
 
+    def stop(self, reason: str) -> None:
+        """End the run (from outside: another island, a controller); what is in flight is
+        cancelled and counted out."""
+        if self._loop is not None:
+            self._stop(reason)
+
     def _stop(self, reason: str) -> None:
         if self.stopping:
             return
@@ -252,7 +266,7 @@ class Pipeline:
             return None
         cand = Candidate(self._next_id, comps, parent.id if parent else None, origin, self.now())
         cand.traces = [None] * len(self.examples)
-        self._next_id += 1
+        self._next_id += self._id_step
         self.archive.add(cand)
         self.cands_in_flight += 1
         return cand
@@ -390,12 +404,33 @@ class Pipeline:
             self.log.add(t, "new_best", cand.id, cand.parent_id, cand.rung, score)
         if self.cfg.use_merge:
             self._maybe_merge(cand, n, t)
+        if self.on_completed is not None:
+            self.on_completed(self, cand)
         target = self.cfg.target_quality
         if target is not None and self.time_to_target is None and self._reaches(score, n, target):
             self.time_to_target = t
             self.log.add(t, "target", cand.id, cand.parent_id, cand.rung, score)
             if self.cfg.auto_stop:
                 self._stop("target")
+
+    def receive(self, migrant: Candidate) -> Candidate | None:
+        """Take in a fully evaluated candidate from another island, with its scores (islands
+        share the example order, so they are this island's scores too)."""
+        if self.stopping or not self.archive.is_new(migrant.components):
+            return None
+        t = self.now()
+        cand = Candidate(
+            self._next_id, dict(migrant.components), None, "migrant", t, list(migrant.traces)
+        )
+        self._next_id += self._id_step
+        cand.rung, cand.status = len(self.sizes) - 1, Status.COMPLETED
+        self.archive.add(cand)
+        score = cand.mean_score(len(self.examples))
+        self.log.add(t, "migrate", cand.id, migrant.id, cand.rung, score)
+        if self.archive.rung_finished(cand, full=True):
+            self.log.add(t, "new_best", cand.id, None, cand.rung, score)
+        self._pump()  # a new parent may be what an idle island was waiting for
+        return cand
 
     def _reaches(self, score: float, n: int, target: float) -> bool:
         confidence = self.cfg.target_confidence

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,7 @@ from .data import Example, examples_from_rows
 from .engine.islands import Islands
 from .engine.pipeline import Adapter, Pipeline, ProgressFn
 from .provider import Provider
-from .replay import CompletionLog, ReplayGate
-from .run_dir import RunDir, identity
+from .run_dir import open_run_dir
 from .sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
 from .telemetry import RunResult
 from .throttle import Throttled
@@ -195,7 +193,7 @@ def _prepare(
         )
     if cache is not None and not hasattr(adapter, "cache"):
         raise ValueError("cache= needs an adapter with a `cache` attribute, like LLMAdapter")
-    persist = _run_dir(run_dir, resume, cache, adapter, seeds, examples, config, models)
+    persist = open_run_dir(run_dir, resume, cache, adapter, seeds, examples, config, models)
     if persist is not None:
         cache = persist.dir.cache_path
     eval_cache = EvalCache(cache) if isinstance(cache, str | Path) else cache
@@ -274,64 +272,3 @@ def _seed_candidates(seed: Seed | Sequence[Seed]) -> list[dict[str, str]]:
             raise ValueError(f"seed[{i}]: expected non-empty text components, got {item!r}")
         out.append(comps)
     return out
-
-
-@dataclass
-class _Persisted:
-    """A run directory wired into one run: the completion log, the replay gate, the saves."""
-
-    dir: RunDir
-    ident: dict[str, Any]
-    order: list[str]  # the recorded completion order to replay (empty for a new run)
-    log: CompletionLog | None = None
-    gate: ReplayGate | None = None
-
-    def attach(self, adapter: Adapter, time_mode: str) -> None:
-        self.log = CompletionLog(self.dir.log_path)
-        adapter.log = self.log  # type: ignore[attr-defined]
-        # On a virtual clock cache hits replay their latency, which repeats the order already.
-        if self.order and time_mode == "real":
-            self.gate = ReplayGate(self.order)
-            adapter.replay = self.gate  # type: ignore[attr-defined]
-
-    def save(self, pipeline: Pipeline, status: str = "running") -> None:
-        """At most every ``save_every`` seconds while running, and once at the end."""
-        if status == "running" and not self.dir.due():
-            return
-        if self.log is not None:
-            self.log.flush()
-        if status == "running" and self.gate is not None and self.gate.replaying:
-            return  # the saved state is still ahead of the replay: keep it
-        self.dir.save(pipeline, self.ident, status)
-
-    @property
-    def replayed(self) -> int:
-        return self.gate.pos if self.gate is not None else 0
-
-
-def _run_dir(
-    run_dir: str | Path | None,
-    resume: str | Path | None,
-    cache: object,
-    adapter: Adapter,
-    seeds: list[dict[str, str]],
-    examples: list[Example],
-    config: Config,
-    models: list[str],
-) -> _Persisted | None:
-    if run_dir is None and resume is None:
-        return None
-    if run_dir is not None and resume is not None:
-        raise ValueError("give run_dir= to start a saved run or resume= to continue one, not both")
-    if cache is not None:
-        raise ValueError("a run directory keeps its own cache: drop cache= with run_dir/resume")
-    if not hasattr(adapter, "log"):
-        raise ValueError("run_dir/resume need an adapter that records calls, like LLMAdapter")
-    if config.n_islands > 1:
-        raise ValueError("run_dir/resume support one population for now: use n_islands=1")
-    ident = identity(seeds, examples, config, models)
-    if run_dir is not None:
-        return _Persisted(RunDir.new(run_dir), ident, [])
-    existing = RunDir.existing(resume)  # type: ignore[arg-type]
-    existing.check_same_run(existing.load(), ident)
-    return _Persisted(existing, ident, CompletionLog(existing.log_path).read())

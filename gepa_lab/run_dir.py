@@ -18,17 +18,18 @@ different run, and is refused with the field named.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import Config
 from .data import Example
+from .replay import CompletionLog, ReplayGate
 
 if TYPE_CHECKING:
     from .engine.pipeline import Pipeline
@@ -67,7 +68,7 @@ def identity(
         "seeds": seeds,
         "trainset_sha256": fingerprint(examples),
         "n_examples": len(examples),
-        "config": json.loads(json.dumps(dataclasses.asdict(config))),
+        "config": config.to_dict(),
         "models": models,
     }
 
@@ -177,3 +178,66 @@ def snapshot(pipeline: Pipeline) -> dict[str, Any]:
             for c in archive.candidates.values()
         ],
     }
+
+
+@dataclass
+class Persisted:
+    """A run directory wired into one run: the completion log, the replay gate, the saves."""
+
+    dir: RunDir
+    ident: dict[str, Any]
+    order: list[str]  # the recorded completion order to replay (empty for a new run)
+    log: CompletionLog | None = None
+    gate: ReplayGate | None = None
+
+    def attach(self, adapter: object, time_mode: str) -> None:
+        self.log = CompletionLog(self.dir.log_path)
+        adapter.log = self.log  # type: ignore[attr-defined]
+        # On a virtual clock cache hits replay their latency, which repeats the order already.
+        if self.order and time_mode == "real":
+            self.gate = ReplayGate(self.order)
+            adapter.replay = self.gate  # type: ignore[attr-defined]
+
+    def save(self, pipeline: Pipeline, status: str = "running") -> None:
+        """At most every ``save_every`` seconds while running, and once at the end."""
+        if status == "running" and not self.dir.due():
+            return
+        if self.log is not None:
+            self.log.flush()
+        if status == "running" and self.gate is not None and self.gate.replaying:
+            return  # the saved state is still ahead of the replay: keep it
+        self.dir.save(pipeline, self.ident, status)
+
+    @property
+    def replayed(self) -> int:
+        return self.gate.pos if self.gate is not None else 0
+
+
+def open_run_dir(
+    run_dir: str | Path | None,
+    resume: str | Path | None,
+    cache: object,
+    adapter: object,
+    seeds: list[dict[str, str]],
+    examples: list[Example],
+    config: Config,
+    models: list[str],
+) -> Persisted | None:
+    """The run directory ``optimize`` was given (``run_dir`` to start one, ``resume`` to
+    continue one), checked against this run; None if neither."""
+    if run_dir is None and resume is None:
+        return None
+    if run_dir is not None and resume is not None:
+        raise ValueError("give run_dir= to start a saved run or resume= to continue one, not both")
+    if cache is not None:
+        raise ValueError("a run directory keeps its own cache: drop cache= with run_dir/resume")
+    if not hasattr(adapter, "log"):
+        raise ValueError("run_dir/resume need an adapter that records calls, like LLMAdapter")
+    if config.n_islands > 1:
+        raise ValueError("run_dir/resume support one population for now: use n_islands=1")
+    ident = identity(seeds, examples, config, models)
+    if run_dir is not None:
+        return Persisted(RunDir.new(run_dir), ident, [])
+    existing = RunDir.existing(resume)  # type: ignore[arg-type]
+    existing.check_same_run(existing.load(), ident)
+    return Persisted(existing, ident, CompletionLog(existing.log_path).read())

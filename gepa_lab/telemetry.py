@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -160,9 +160,7 @@ class RunResult:
         out = self.summary()
         out["best_candidate"] = self.best_candidate
         out["lineage"] = self.lineage
-        out["config"] = {
-            k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.config).items()
-        }
+        out["config"] = self.config.to_dict()
         out["rung_counts"] = self.rung_counts.to_dict(orient="records")
         curve = self.curve()
         out["curve"] = [

@@ -44,12 +44,13 @@ def reflect(request_text: str, seed: int | None = None) -> str:
     if request_text.startswith(THINK_TASK):
         return _reply(_think(lines, rng))
     evidence = request_text[found.end() :] if found else request_text
-    low = current.lower()
 
-    needed = [s for s in SKILLS if s.failure in evidence and not any(c in low for c in s.cues)]
-    if FORMAT_FEEDBACK in evidence and not any(c in low for c in FORMAT.cues):
+    needed: list[Skill | Habit] = [
+        s for s in SKILLS if s.failure in evidence and not _covers(lines, s)
+    ]
+    if FORMAT_FEEDBACK in evidence and not _covers(lines, FORMAT):
         needed.append(FORMAT)
-    if VERIFY.failure in evidence and not any(c in low for c in VERIFY.cues):
+    if VERIFY.failure in evidence and not _covers(lines, VERIFY):
         needed.append(VERIFY)
     added = [item.hint for item in needed if rng.random() < ADOPT]
 

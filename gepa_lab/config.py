@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from itertools import pairwise
-from typing import Any
+from typing import Any, Literal
 
 from gepa_lab import limits
 
@@ -90,6 +90,10 @@ class Config:
     # A child may score at most this much below its parent on the same examples and still be
     # promoted; tolerates evaluation noise on small shards.
     eps_improve: float = 0.0
+    # Promote to the full set only a candidate not below the best fully evaluated candidate on
+    # the examples they share (eps_improve aside). The full rung costs most of a candidate's
+    # calls, and a child of a parent the run has since outgrown rarely earns them back.
+    incumbent_gate: bool = True
     # A rung whose last `convergence_patience` arrivals were all pruned promotes its best waiting
     # candidate, so a too-strict cut cannot freeze the ladder.
     enable_rung_convergence: bool = True
@@ -133,8 +137,11 @@ class Config:
     # recorded as a failed evaluation.
     max_retries: int = 4
     # Candidates being generated, queued or evaluated at once; 1 reproduces classic GEPA's
-    # one-candidate-at-a-time loop (None = bounded only by the other limits).
-    max_candidates_in_flight: int | None = None
+    # one-candidate-at-a-time loop, None bounds them only by the other limits. "auto" =
+    # max(8, eval_concurrency // 8): every child started before the results it would have
+    # learned from arrive is a guess from stale evidence, and past this depth those guesses
+    # cost more calls than the wall-clock time they save (benchmarks/evaluations_to_best.py).
+    max_candidates_in_flight: int | Literal["auto"] | None = "auto"
     # Failed examples shown to the reflection model per mutation.
     reflection_minibatch_size: int = 3
     # Seed for every random choice, so runs are reproducible.
@@ -158,6 +165,7 @@ class Config:
         if self.cohort_window is not None:
             _check_int("cohort_window", self.cohort_window, 1)
         self._set_float("eps_improve", lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]")
+        _check_bool("incumbent_gate", self.incumbent_gate)
         _check_bool("enable_rung_convergence", self.enable_rung_convergence)
         _check_int("convergence_patience", self.convergence_patience, 1)
         _check_int("lineage_patience", self.lineage_patience, 0)
@@ -184,8 +192,11 @@ class Config:
         if self.max_cost_usd is not None:
             self._set_float("max_cost_usd", lambda v: v > 0.0, "must be None or > 0 dollars")
         _check_int("max_retries", self.max_retries, 0)
-        if self.max_candidates_in_flight is not None:
-            _check_int("max_candidates_in_flight", self.max_candidates_in_flight, 1)
+        cap = self.max_candidates_in_flight
+        if cap not in (None, "auto") and (isinstance(cap, bool) or not isinstance(cap, int)):
+            raise _fail("max_candidates_in_flight", cap, 'must be an int, "auto" or None')
+        if cap not in (None, "auto"):
+            _check_int("max_candidates_in_flight", cap, 1)
         _check_int("reflection_minibatch_size", self.reflection_minibatch_size, 1)
         _check_int("seed", self.seed)
 
@@ -195,6 +206,13 @@ class Config:
         if not in_range(value):
             raise _fail(name, getattr(self, name), allowed)
         object.__setattr__(self, name, value)
+
+    @property
+    def candidate_cap(self) -> int | None:
+        """``max_candidates_in_flight`` as a number (None = no cap), "auto" resolved."""
+        if self.max_candidates_in_flight == "auto":
+            return max(8, self.eval_concurrency // 8)
+        return self.max_candidates_in_flight  # type: ignore[return-value]
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as JSON-ready values (tuples as lists)."""
@@ -310,7 +328,8 @@ def adaptive_config(
 def benchmark_overrides(config: Config, max_concurrency: int) -> Config:
     """``config`` retuned for throughput benchmarks at ``max_concurrency``.
 
-    Pipelines are kept deep enough that evaluators never wait on mutations, and pruning is set
+    Pipelines are kept deep enough that evaluators never wait on mutations (no cap on the
+    candidates in flight: throughput over calls per improvement), and pruning is set
     to a fixed, comparable policy (top half, no slack) so runs differ only in what is measured.
     """
     return config.replace(
@@ -321,6 +340,7 @@ def benchmark_overrides(config: Config, max_concurrency: int) -> Config:
         batch_size=max(8, max_concurrency // 8),
         eps_improve=0.0,
         cohort_quantile=0.5,
+        max_candidates_in_flight=None,
         enable_rung_convergence=True,
         lineage_patience=2,
         n_islands=1,
@@ -396,8 +416,12 @@ def performance_report(config: Config, dataset_size: int | None = None) -> str:
         ("lineage patience", lineage),
         ("mutation", ", ".join(config.mutation_strategies) + (" + merge" * config.use_merge)),
     ]
-    if config.max_candidates_in_flight is not None:
-        rows.append(("max in flight", f"{config.max_candidates_in_flight} candidate(s)"))
+    cap = config.candidate_cap
+    in_flight = "no cap" if cap is None else f"{cap} candidate(s)"
+    if config.max_candidates_in_flight == "auto":
+        in_flight += " (auto)"
+    rows.append(("max in flight", in_flight))
+    rows.append(("incumbent gate", "on" if config.incumbent_gate else "off"))
     rows.append(("target quality", target))
     if config.max_metric_calls is not None:
         rows.append(("metric-call budget", f"{config.max_metric_calls} calls"))

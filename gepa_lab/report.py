@@ -9,6 +9,8 @@ inlined as data URIs, and widget state (which needs a live kernel) is dropped. U
 from __future__ import annotations
 
 import argparse
+import html
+import re
 from pathlib import Path
 
 import nbformat
@@ -16,6 +18,11 @@ from nbconvert import HTMLExporter
 
 # Cells papermill reads or writes parameters in: code readers need not see in a report.
 PARAMETER_TAGS = frozenset({"parameters", "injected-parameters"})
+
+# nbconvert's template loads require.js and MathJax from a CDN. A report has no widgets and no
+# math, and must open offline: those tags go.
+_REMOTE_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>\s*", re.S)
+INDEX = "index.html"
 
 
 def _load_executed(path: Path) -> nbformat.NotebookNode:
@@ -47,7 +54,8 @@ def _title(nb: nbformat.NotebookNode, fallback: str) -> str:
 
 
 def export_html(executed_notebook: Path, out_dir: Path = Path("reports")) -> Path:
-    """Write ``<out_dir>/<stem>.html`` from an executed notebook and return its path."""
+    """Write ``<out_dir>/<stem>.html`` from an executed notebook, refresh the folder's
+    ``index.html``, and return the report's path."""
     path = Path(executed_notebook)
     nb = _load_executed(path)
     nb.metadata.pop("widgets", None)
@@ -63,11 +71,40 @@ def export_html(executed_notebook: Path, out_dir: Path = Path("reports")) -> Pat
         embed_images=True,
     )
     body, _resources = exporter.from_notebook_node(nb)
+    body = _REMOTE_SCRIPT.sub("", body)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{path.stem}.html"
     out.write_text(body, encoding="utf-8")
+    write_index(out_dir)
     return out
+
+
+def _html_title(page: Path) -> str:
+    found = re.search(r"<title>(.*?)</title>", page.read_text(encoding="utf-8"), re.S)
+    return html.unescape(found.group(1).strip()) if found else page.stem
+
+
+def write_index(out_dir: Path = Path("reports")) -> Path:
+    """Write ``<out_dir>/index.html``: a link to every report there, by title, so a folder of
+    published reports reads as one site. Rewritten whenever a report is exported."""
+    out_dir = Path(out_dir)
+    pages = sorted(p for p in out_dir.glob("*.html") if p.name != INDEX)
+    items = "\n".join(
+        f'<li><a href="{html.escape(p.name)}">{html.escape(_html_title(p))}</a>'
+        f" <small>({html.escape(p.name)})</small></li>"
+        for p in pages
+    )
+    body = items or "<li>No reports yet: export an executed notebook first.</li>"
+    index = out_dir / INDEX
+    index.write_text(
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>gepa_lab reports</title>'
+        '</head>\n<body style="font-family: sans-serif; max-width: 50em; margin: 2em auto">\n'
+        "<h1>gepa_lab reports</h1>\n<p>Results from the simulated world are labelled "
+        "simulated in each report.</p>\n<ul>\n" + body + "\n</ul>\n</body></html>\n",
+        encoding="utf-8",
+    )
+    return index
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -59,6 +59,9 @@ from gepa_lab.config import (
         ("max_metric_calls", 0, ">= 1"),
         ("max_wall_time", 0, "> 0"),
         ("max_candidates_in_flight", 0, ">= 1"),
+        ("max_candidates_in_flight", "Auto", 'an int, "auto" or None'),
+        ("max_candidates_in_flight", True, 'an int, "auto" or None'),
+        ("incumbent_gate", 1, "must be a bool"),
         ("reflection_minibatch_size", 0, ">= 1"),
         ("seed", 1.5, "must be an int"),
     ],
@@ -513,5 +516,17 @@ def test_performance_report_optional_lines() -> None:
     assert "max in flight" in report
     assert "mutation         : reflect\n" in report
     default_report = performance_report(Config())
-    assert "max in flight" not in default_report
+    assert "max in flight    : 8 candidate(s) (auto)" in default_report
+    assert "incumbent gate   : on" in default_report
+    assert "max in flight    : no cap" in performance_report(benchmark_overrides(Config(), 64))
     assert "target quality" in default_report and "none" in default_report
+
+
+def test_candidate_cap_auto_scales_with_concurrency() -> None:
+    assert Config().max_candidates_in_flight == "auto"
+    assert Config(eval_concurrency=16).candidate_cap == 8  # never below 8
+    assert Config(eval_concurrency=64).candidate_cap == 8
+    assert Config(eval_concurrency=2048).candidate_cap == 256
+    assert Config(max_candidates_in_flight=3).candidate_cap == 3
+    assert Config(max_candidates_in_flight=None).candidate_cap is None
+    assert benchmark_overrides(Config(), 512).candidate_cap is None

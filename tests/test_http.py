@@ -92,8 +92,11 @@ def test_optimization_survives_injected_faults_and_accounts_for_every_call():
     # Every evaluation finished or was recorded as failed; retries rescued most faults.
     assert res.metric_calls + res.failed_calls == adapter.task_calls == 600
     assert 0 < res.failed_calls < 0.1 * 600 and stats["retries"] > 0.1 * 600
-    # Every attempt reached the server and was counted once; nothing is left in flight.
-    assert stats["calls_sent"] + 2 == server.stats.requests  # + the probe's call per model
+    # Every attempt was counted once (+ the probe's call per model). Reflections still in
+    # flight at the stop are cancelled, and one cancelled before its request left may never
+    # reach the server: those alone may be missing there.
+    unseen = stats["calls_sent"] + 2 - server.stats.requests
+    assert 0 <= unseen <= res.config.max_mutations_per_round
     assert stats["in_flight"] == 0 and server.stats.in_flight == 0
     assert res.final_counters == dict.fromkeys(res.final_counters, 0)
 

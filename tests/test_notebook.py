@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,11 @@ def test_html_report_shows_results_but_no_code(executed, tmp_path):
     assert "await gl.optimize" not in html
     assert "simulated" in html.lower()
     assert "<title>Classic GEPA vs. turbo GEPA on simulated AIME</title>" in html
+    # Self-contained: nothing is fetched from the network when the page opens.
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+    # The folder's index links it by title.
+    index = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
+    assert '<a href="aime.html">Classic GEPA vs. turbo GEPA on simulated AIME</a>' in index
 
 
 @pytest.mark.notebook
@@ -98,3 +104,14 @@ def test_report_cli_refuses_a_notebook_that_never_ran(tmp_path):
     assert "not an executed notebook" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_the_index_links_every_report_by_title(tmp_path):
+    from gepa_lab.report import write_index
+
+    assert "No reports yet" in write_index(tmp_path).read_text(encoding="utf-8")
+    (tmp_path / "b.html").write_text("<html><title>Sweep &amp; co</title></html>")
+    (tmp_path / "a.html").write_text("<html><head></head></html>")
+    index = write_index(tmp_path).read_text(encoding="utf-8")
+    assert index.index('href="a.html">a<') < index.index('href="b.html">Sweep &amp; co<')
+    assert "index.html</a>" not in index

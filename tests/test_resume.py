@@ -78,7 +78,7 @@ def run(time_mode="virtual", budget=3000, provider=None, **kw):
 
 def test_killed_and_resumed_run_reaches_the_uninterrupted_runs_best(tmp_path):
     whole = run(run_dir=tmp_path / "whole")
-    kill_midway(tmp_path / "killed", "virtual", 1500, 3000)
+    kill_midway(tmp_path / "killed", "virtual", 500, 3000)
     provider = SimProvider()
     resumed = run(resume=tmp_path / "killed", provider=provider)
     assert resumed.best_candidate == whole.best_candidate
@@ -94,7 +94,7 @@ def test_killed_and_resumed_run_reaches_the_uninterrupted_runs_best(tmp_path):
 
 
 def test_a_real_time_resume_replays_the_killed_runs_calls_in_their_order(tmp_path):
-    saved = kill_midway(tmp_path / "run", "real", 1000, 4000, saved=20)
+    saved = kill_midway(tmp_path / "run", "real", 500, 4000, saved=20)
     recorded = CompletionLog(tmp_path / "run" / "completions.log").read()
     assert len(recorded) > 100
     provider = SimProvider(time_scale=0.03)

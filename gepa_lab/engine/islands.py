@@ -46,7 +46,7 @@ def island_config(config: Config, island: int, n: int) -> Config:
         max_mutations_per_round=share(config.max_mutations_per_round),
         mutation_buffer_min=math.ceil(config.mutation_buffer_min / n),
         queue_limit=share(config.queue_limit),
-        max_candidates_in_flight=None if cap is None else share(cap),
+        max_candidates_in_flight=cap if cap in (None, "auto") else share(cap),
         max_metric_calls=budget(config.max_metric_calls),
         max_llm_calls=budget(config.max_llm_calls),
     )

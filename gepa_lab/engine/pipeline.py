@@ -480,6 +480,19 @@ class Pipeline:
             shared = min(self.sizes[rung], parent.prefix_evaluated(self.sizes))
             if shared:
                 parent_score, child_same = parent.mean_score(shared), cand.mean_score(shared)
+        best = self.archive.best
+        if (
+            self.cfg.incumbent_gate
+            and not probe
+            and rung == len(self.sizes) - 2
+            and best is not None
+            and best is not parent
+        ):
+            # The bar to the full set is the higher of the parent's and the incumbent's score
+            # on the prefix they share (the incumbent has been evaluated on everything).
+            size = self.sizes[rung]
+            if parent_score is None or best.mean_score(size) > parent_score:
+                parent_score, child_same = best.mean_score(size), cand.mean_score(size)
         decision = self.ladder.decide(
             cand.id, rung, score, cand.parent_id, parent_score, child_same, need_gain=probe
         )
@@ -546,10 +559,8 @@ class Pipeline:
         cfg = self.cfg
         if self.mutating >= cfg.max_mutations_per_round:
             return False
-        if (
-            cfg.max_candidates_in_flight is not None
-            and self.cands_in_flight >= cfg.max_candidates_in_flight
-        ):
+        cap = cfg.candidate_cap
+        if cap is not None and self.cands_in_flight >= cap:
             return False
         if self.queued_new + self.mutating >= cfg.queue_limit:
             return False

@@ -193,9 +193,9 @@ class Config:
             self._set_float("max_cost_usd", lambda v: v > 0.0, "must be None or > 0 dollars")
         _check_int("max_retries", self.max_retries, 0)
         cap = self.max_candidates_in_flight
-        if cap not in (None, "auto") and (isinstance(cap, bool) or not isinstance(cap, int)):
-            raise _fail("max_candidates_in_flight", cap, 'must be an int, "auto" or None')
         if cap not in (None, "auto"):
+            if isinstance(cap, bool) or not isinstance(cap, int):
+                raise _fail("max_candidates_in_flight", cap, 'must be an int, "auto" or None')
             _check_int("max_candidates_in_flight", cap, 1)
         _check_int("reflection_minibatch_size", self.reflection_minibatch_size, 1)
         _check_int("seed", self.seed)

@@ -491,8 +491,9 @@ class Pipeline:
             # The bar to the full set is the higher of the parent's and the incumbent's score
             # on the prefix they share (the incumbent has been evaluated on everything).
             size = self.sizes[rung]
-            if parent_score is None or best.mean_score(size) > parent_score:
-                parent_score, child_same = best.mean_score(size), cand.mean_score(size)
+            bar = best.mean_score(size)
+            if parent_score is None or bar > parent_score:
+                parent_score, child_same = bar, cand.mean_score(size)
         decision = self.ladder.decide(
             cand.id, rung, score, cand.parent_id, parent_score, child_same, need_gain=probe
         )

@@ -13,7 +13,7 @@ q is the maximum of the classic run's own trajectory, so the comparison favours 
 45-example set its last gains are often one lucky rewording, which turbo has to match.
 
     python benchmarks/evaluations_to_best.py [--seeds 8] [--n 45] [--budget 3000]
-        [--overrides '{"cohort_quantile": 0.7}']
+        [--overrides '{"cohort_quantile": 0.7}'] [--classic-overrides '{...}']
 
 The last line is one JSON object with the per-seed figures and their summaries.
 """
@@ -41,20 +41,28 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=45)
     ap.add_argument("--budget", type=int, default=3000, help="classic run's task-call budget")
     ap.add_argument("--overrides", default="{}", help="JSON of Config fields for the turbo run")
+    ap.add_argument(
+        "--classic-overrides", default="{}", help="JSON of Config fields for the classic runs"
+    )
     args = ap.parse_args()
     overrides = json.loads(args.overrides)
+    classic_overrides = json.loads(args.classic_overrides)
 
     started = time.perf_counter()
     rows = []
     for seed in range(args.seeds):
         train = synthetic_aime(args.n, seed=seed)
         explore = calls_to(
-            train, gl.classic_config(max_metric_calls=args.budget, seed=seed), "gepa"
+            train,
+            gl.classic_config(max_metric_calls=args.budget, seed=seed, **classic_overrides),
+            "gepa",
         )
         q = explore.best_quality
         classic = calls_to(
             train,
-            gl.classic_config(target_quality=q, max_metric_calls=args.budget, seed=seed),
+            gl.classic_config(
+                target_quality=q, max_metric_calls=args.budget, seed=seed, **classic_overrides
+            ),
             "gepa",
         )
         turbo = calls_to(
@@ -92,6 +100,7 @@ def main() -> None:
                 "simulated": True,
                 "seeds": args.seeds,
                 "overrides": overrides,
+                "classic_overrides": classic_overrides,
                 "median_calls_ratio": statistics.median(ratios),
                 "geomean_calls_ratio": statistics.geometric_mean(ratios),
                 "max_calls_ratio": max(ratios),

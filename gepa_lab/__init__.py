@@ -5,7 +5,7 @@ notebooks and reports.
 """
 
 from .adapter import LLMAdapter, solution_feedback
-from .api import optimize, optimize_sync
+from .api import optimize, optimize_sync, score_prompt
 from .cache import EvalCache
 from .config import (
     Config,
@@ -16,6 +16,7 @@ from .config import (
 )
 from .data import Example, examples_from_rows
 from .engine.pipeline import UserCodeError
+from .gepa_baseline import optimize_gepa
 from .limiter import AdaptiveLimiter
 from .limits import max_concurrency_from_fd_limit, raise_fd_limit
 from .openai_provider import OpenAIProvider, ProviderUnavailable
@@ -43,8 +44,10 @@ __all__ = [
     "examples_from_rows",
     "max_concurrency_from_fd_limit",
     "optimize",
+    "optimize_gepa",
     "optimize_sync",
     "performance_report",
     "raise_fd_limit",
+    "score_prompt",
     "solution_feedback",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -13,9 +14,10 @@ from .adapter import FeedbackFn, LLMAdapter
 from .cache import EvalCache
 from .config import Config
 from .data import Example, examples_from_rows
+from .engine.candidate import Candidate
 from .engine.islands import Islands
 from .engine.pipeline import Adapter, Pipeline, ProgressFn
-from .provider import Provider
+from .provider import Provider, ProviderError
 from .run_dir import open_run_dir
 from .sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
 from .telemetry import RunResult
@@ -85,6 +87,51 @@ async def optimize(
     if time_mode == "virtual":
         return await asyncio.to_thread(run_virtual, job)
     return await job()
+
+
+async def score_prompt(
+    prompt: Seed,
+    examples: Sequence[Example] | Sequence[Mapping[str, Any]],
+    *,
+    provider: Provider | None = None,
+    task_model: str | None = None,
+    concurrency: int = 64,
+    time_mode: str = "real",
+) -> float:
+    """Mean score of ``prompt`` (an instruction or named components) on ``examples``: how a
+    report measures each run's best prompt on a held-out set. Same adapter and scorer as the
+    runs; with no ``provider``, the simulated world (on the virtual clock if asked)."""
+    comps = _seed_candidates(prompt)[0]
+    rows = [e if isinstance(e, Example) else None for e in examples]
+    data = rows if all(rows) else examples_from_rows(examples, "examples")  # type: ignore[arg-type]
+    if not data:
+        raise ValueError("examples is empty")
+    if time_mode not in TIME_MODES:
+        raise ValueError(f"time_mode={time_mode!r} is invalid: use one of {TIME_MODES}")
+    if provider is None:
+        provider, task_model = SimProvider(), task_model or TASK_MODEL
+    if not task_model:
+        raise ValueError("with a provider, name the task_model")
+    if time_mode == "virtual" and not isinstance(provider, SimProvider):
+        raise ValueError("time_mode='virtual' needs the in-process simulated provider")
+    adapter = LLMAdapter(provider, task_model, task_model)
+    cand = Candidate(-1, comps, None, "score", 0.0)
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(example: Example) -> float:
+        async with limit:
+            try:
+                return (await adapter.evaluate(cand, example)).score
+            except ProviderError:
+                return 0.0  # a failed call scores 0, as in a run
+
+    async def mean() -> float:
+        scores = await asyncio.gather(*(one(e) for e in data))  # type: ignore[union-attr]
+        return sum(scores) / len(scores)
+
+    if time_mode == "virtual":
+        return await asyncio.to_thread(run_virtual, mean)
+    return await mean()
 
 
 def optimize_sync(*args: Any, **kwargs: Any) -> RunResult:
@@ -237,6 +284,7 @@ def _prepare(
                 **options,
             )
         status = "failed"
+        cpu = time.process_time()
         try:
             result = await pipeline.run(seeds)
             status = "finished"
@@ -250,6 +298,8 @@ def _prepare(
         if throttled is not None:
             result.usage = throttled.usage.frame()
             result.provider_stats = {**throttled.summary(), **throttled.usage.summary()}
+        # The whole process's CPU (the kernel's other threads too): what the client side cost.
+        result.provider_stats["client_cpu_s"] = round(time.process_time() - cpu, 2)
         if eval_cache is not None:
             result.provider_stats["cache_hits"] = eval_cache.hits
         if persist is not None:

@@ -299,6 +299,7 @@ def adaptive_config(
             cohort_quantile=0.0,
         )
 
+    minibatch = 3  # failed examples shown per reflection, as GEPA
     if profile == "conservative":
         base: tuple[float, ...] = (0.25, 1.0)
         eval_concurrency = min(32, max_concurrency)
@@ -311,6 +312,9 @@ def adaptive_config(
         base = (0.05, 0.2, 1.0)
         eval_concurrency = max_concurrency
         quantile = 0.7
+        # More failures per reflection: fewer generations to a target, for a longer prompt.
+        # On the simulated world, 8 instead of 3 cuts time to 0.7 by about a third.
+        minibatch = 8
     # A rung below one example would round up to one anyway; store the fraction it really is.
     floored = [max(fraction, 1.0 / dataset_size) for fraction in base]
     shards = tuple(fraction for fraction, _count in _distinct_rungs(floored, dataset_size))
@@ -322,6 +326,7 @@ def adaptive_config(
         batch_size=max(4, eval_concurrency // 16),
         shards=shards,
         cohort_quantile=quantile,
+        reflection_minibatch_size=minibatch,
     )
 
 

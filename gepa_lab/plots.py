@@ -7,7 +7,8 @@ figure only where it asks to.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
 
 import pandas as pd
 from matplotlib.axes import Axes
@@ -18,6 +19,8 @@ from .telemetry import RunResult
 COMPARISON_COLUMNS = (
     "time to target (s)",
     "speedup",
+    "calls to target",
+    "tokens to target",
     "metric calls",
     "LLM calls",
     "candidates",
@@ -25,6 +28,7 @@ COMPARISON_COLUMNS = (
     "pruned at first rung",
     "utilization",
     "stop reason",
+    "held-out score",
 )
 # The run other runs are measured against when present: classic GEPA, the baseline to beat.
 BASELINE_LABEL = "gepa"
@@ -88,8 +92,13 @@ def plot_quality_over_time(
     return ax.figure
 
 
-def comparison_table(results: Sequence[RunResult]) -> pd.DataFrame:
+def comparison_table(
+    results: Sequence[RunResult], held_out: Mapping[str, float] | None = None
+) -> pd.DataFrame:
     """One row per run, indexed by label, with what decides which system is better.
+
+    Calls and tokens to target are what the run had spent when it reached the target;
+    ``held_out`` maps labels to the best prompt's score on a test set the runs never saw.
 
     Speedup is the baseline's time to target divided by each run's: the baseline is the run
     labelled "gepa" when present, else the slowest run that reached the target. It is NaN for a
@@ -106,10 +115,13 @@ def comparison_table(results: Sequence[RunResult]) -> pd.DataFrame:
     for run in runs:
         ttt = run.time_to_target
         speedup = baseline / ttt if baseline is not None and ttt else float("nan")
+        spent = run.at_target()
         rows.append(
             (
                 float("nan") if ttt is None else round(ttt, 1),
                 round(speedup, 2),
+                spent["metric_calls"] if spent else pd.NA,
+                spent["tokens"] if spent else pd.NA,
                 run.metric_calls,
                 run.llm_calls,
                 run.candidates,
@@ -117,7 +129,98 @@ def comparison_table(results: Sequence[RunResult]) -> pd.DataFrame:
                 round(run.pruned_first_rung, 3),
                 round(run.utilization, 3),
                 run.stop_reason,
+                round(held_out[run.label], 3) if held_out and run.label in held_out else pd.NA,
             )
         )
     index = pd.Index([r.label for r in runs], name="run")
     return pd.DataFrame(rows, index=index, columns=list(COMPARISON_COLUMNS))
+
+
+def plot_activity(results: Sequence[RunResult], bins: int = 100) -> Figure:
+    """What each run kept busy over its own time axis: the share of its task-call slots in
+    use (time-weighted mean over ``bins`` intervals) and, for laddered runs, the candidates
+    queued or evaluated on each rung."""
+    runs = [r for r in _checked(results) if r.timeline is not None and len(r.timeline) > 1]
+    laddered = [r for r in runs if len(r.rung_sizes) > 1]
+    panels = len(runs) + len(laddered)
+    if not panels:
+        raise ValueError("no run has a timeline to plot")
+    fig = Figure(figsize=(8, 2.6 * panels), layout="constrained")
+    axes = iter(fig.subplots(panels, 1, squeeze=False)[:, 0])
+    unit = "simulated s" if runs[0].time_mode == "virtual" else "s"
+    simulated = " (simulated)" if any(r.simulated for r in runs) else ""
+    for run in runs:
+        ax = next(axes)
+        share = _binned(_summed(run.timeline, "in_flight"), run.wall_time, bins)  # type: ignore[arg-type]
+        limit = run.config.eval_concurrency
+        ax.fill_between(share.index, share / limit, step="post", alpha=0.6)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("slots in use")
+        ax.set_title(
+            f"{run.label}: share of its {limit} task-call slots in use "
+            f"(mean {run.utilization:.0%}){simulated}"
+        )
+    for run in laddered:
+        ax = next(axes)
+        for r, size in enumerate(run.rung_sizes):
+            occ = _summed(run.timeline, f"rung{r}")  # type: ignore[arg-type]
+            ax.step(occ.index, occ, where="post", label=f"rung {r} ({size} examples)")
+        ax.set_ylabel("candidates")
+        ax.set_title(f"{run.label}: candidates queued or evaluated on each rung{simulated}")
+        ax.legend(loc="upper left", fontsize="small")
+    for ax in fig.axes:
+        ax.set_xlim(left=0)
+        ax.grid(alpha=0.3)
+        ax.set_xlabel(f"wall-clock time ({unit})")
+    return fig
+
+
+def _binned(series: pd.Series, end: float, bins: int) -> pd.Series:
+    """Time-weighted mean of a step function (value holds until the next sample) over
+    ``bins`` equal intervals of [0, end]."""
+    width = end / bins if end > 0 else 1.0
+    edges = [i * width for i in range(bins + 1)]
+    times = [float(t) for t in series.index] + [end]
+    values = [float(v) for v in series]
+    out = [0.0] * bins
+    for (t0, t1), v in zip(pairwise(times), values, strict=False):
+        t0, t1 = max(t0, 0.0), min(t1, end)
+        first = min(int(t0 // width), bins - 1)
+        for b in range(first, bins):
+            lo, hi = max(t0, edges[b]), min(t1, edges[b + 1])
+            if hi <= lo:
+                if edges[b] >= t1:
+                    break
+                continue
+            out[b] += v * (hi - lo) / width
+    return pd.Series(out, index=edges[:-1])
+
+
+def _summed(timeline: pd.DataFrame, column: str) -> pd.Series:
+    """``column`` over time; with islands, the islands' latest values summed at each time."""
+    if "island" not in timeline:
+        return timeline.groupby("time")[column].last()
+    wide = timeline.pivot_table(index="time", columns="island", values=column, aggfunc="last")
+    return wide.ffill().fillna(0).sum(axis=1)
+
+
+def lineage_table(run: RunResult) -> pd.DataFrame:
+    """The best candidate's ancestry, seed first: when each ancestor finished its last
+    evaluation, on how many examples (its rung) and with what score there."""
+    ev = run.events
+    done = ev[ev["event"] == "eval_end"].drop_duplicates("candidate", keep="last")
+    by_id = done.set_index("candidate")
+    rows = []
+    for generation, cand in enumerate(run.lineage):
+        row = by_id.loc[cand] if cand in by_id.index else None
+        rung = None if row is None else int(row["rung"])
+        rows.append(
+            {
+                "generation": generation,
+                "candidate": cand,
+                "time": None if row is None else round(float(row["time"]), 1),
+                "examples": None if rung is None else run.rung_sizes[rung],
+                "score": None if row is None else round(float(row["score"]), 3),
+            }
+        )
+    return pd.DataFrame(rows).set_index("generation")

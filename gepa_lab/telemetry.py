@@ -13,6 +13,18 @@ import pandas as pd
 from .config import Config
 
 EVENT_COLUMNS = ("time", "event", "candidate", "parent", "rung", "score")
+# One row per new best: the trace schema every system's run shares (gepa_lab and real GEPA).
+TRACE_COLUMNS = ("time", "quality", "metric_calls", "tokens")
+
+
+def timeline_frame(rows: list[tuple[Any, ...]], n_rungs: int) -> pd.DataFrame:
+    """``RunResult.timeline`` from sampled rows: time, task calls in flight, reflections in
+    flight, new candidates queued, candidates at each rung (rung0, rung1, ...), finished task
+    calls."""
+    rungs = [f"rung{r}" for r in range(n_rungs)]
+    return pd.DataFrame(
+        rows, columns=["time", "in_flight", "mutating", "queued", *rungs, "metric_calls"]
+    )
 
 
 class EventLog:
@@ -102,6 +114,11 @@ class RunResult:
     # Per mutation strategy: children judged on their first rung (or reflections that gave
     # nothing new) and those that passed on merit.
     strategies: dict[str, dict[str, int]] = field(default_factory=dict)
+    # (time, quality, metric calls, tokens) at each new best: see curve().
+    trace: list[tuple[float, float, int, int]] = field(default_factory=list)
+    # The run's state sampled as it went: time, task calls in flight, reflections in flight,
+    # new candidates queued, candidates at each rung (rung0, rung1, ...), finished task calls.
+    timeline: pd.DataFrame | None = None
 
     @property
     def llm_calls(self) -> int:
@@ -121,14 +138,24 @@ class RunResult:
         return float(row["pruned"] - row["forced"]) / float(row["finished"])
 
     def curve(self) -> pd.DataFrame:
-        """Best full-set quality over time: one row per new best on the full training set."""
-        ev = self.events
-        best = ev.loc[ev["event"] == "new_best", ["time", "score"]].rename(
-            columns={"score": "quality"}
-        )
+        """Best full-set quality over time, with the task calls and tokens spent by then: one
+        row per new best on the full training set (columns ``TRACE_COLUMNS``)."""
+        best = pd.DataFrame(sorted(self.trace), columns=list(TRACE_COLUMNS))
         # With islands each reports its own bests: keep the run's (each above all before it).
         before = best["quality"].cummax().shift(fill_value=float("-inf"))
         return best[best["quality"] > before].reset_index(drop=True)
+
+    def at_target(self) -> dict[str, float] | None:
+        """Time, task calls and tokens when the target was reached (None if it was not)."""
+        if self.time_to_target is None:
+            return None
+        curve = self.curve()
+        row = curve[curve["time"] <= self.time_to_target + 1e-9].iloc[-1]
+        return {
+            "time": self.time_to_target,
+            "metric_calls": int(row["metric_calls"]),
+            "tokens": int(row["tokens"]),
+        }
 
     def summary(self) -> dict[str, Any]:
         """Plain numbers for tables and ``result.json``."""
@@ -163,10 +190,8 @@ class RunResult:
         out["config"] = self.config.to_dict()
         out["rung_counts"] = self.rung_counts.to_dict(orient="records")
         curve = self.curve()
-        out["curve"] = [
-            {"time": float(t), "quality": float(q)}
-            for t, q in zip(curve["time"], curve["quality"], strict=True)
-        ]
+        out["curve"] = curve.to_dict(orient="records")
+        out["at_target"] = self.at_target()
         return _finite(out)
 
 

@@ -338,9 +338,11 @@ def test_a_confidence_bound_on_the_target_asks_for_more_than_the_bare_score():
 
     assert wilson_lower_bound(0.8, 45, 0.95) < 0.8 < wilson_lower_bound(0.8, 10_000, 0.95) + 0.01
     assert wilson_lower_bound(0.0, 10, 0.95) + 1e-12 >= 0.0
-    bare = gl.optimize_sync(SEED, TRAIN, turbo(target_quality=0.5), time_mode="virtual")
+    # Small reflection minibatches: quality climbs in steps small enough to tell them apart.
+    small = {"target_quality": 0.5, "reflection_minibatch_size": 3}
+    bare = gl.optimize_sync(SEED, TRAIN, turbo(**small), time_mode="virtual")
     bound = gl.optimize_sync(
-        SEED, TRAIN, turbo(target_quality=0.5, target_confidence=0.95), time_mode="virtual"
+        SEED, TRAIN, turbo(**small, target_confidence=0.95), time_mode="virtual"
     )
     assert bare.stop_reason == bound.stop_reason == "target"
     assert bound.time_to_target > bare.time_to_target

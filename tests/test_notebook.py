@@ -15,7 +15,13 @@ from papermill.exceptions import PapermillExecutionError
 from gepa_lab.report import export_html
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "aime.ipynb"
-TINY = {"dataset_size": 20, "max_concurrency": 64, "target_quality": 0.5}
+TINY = {
+    "dataset_size": 20,
+    "test_size": 10,
+    "max_concurrency": 64,
+    "target_quality": 0.5,
+    "world": "virtual",
+}
 
 
 def _execute(out_dir: Path, **parameters: object) -> Path:
@@ -36,25 +42,38 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _execute(tmp_path_factory.mktemp("aime"))
 
 
+def _check_result(result: dict, time_mode: str) -> None:
+    assert result["simulated"] is True
+    assert result["time_mode"] == time_mode
+    assert result["parameters"]["dataset_size"] == TINY["dataset_size"]
+    assert set(result["runs"]) == set(result["held_out"]) == {"turbo", "gepa"}
+    for label, run in result["runs"].items():
+        assert 0.0 <= run["best_quality"] <= 1.0
+        assert 0.0 <= result["held_out"][label] <= 1.0
+        assert run["curve"], "a run with no new best on the full set"
+        assert {"time", "quality", "metric_calls", "tokens"} <= set(run["curve"][0])
+        assert run["time_to_target_s"] is not None, f"{label} did not reach the tiny target"
+        assert run["at_target"]["metric_calls"] <= run["metric_calls"]
+    gepa, turbo = result["runs"]["gepa"], result["runs"]["turbo"]
+    assert gepa["engine"].startswith("gepa ")  # the real library ran, not a stand-in
+    assert gepa["reflection_calls"] > 0 and gepa["candidates"] > 1
+    assert turbo["rung_counts"]
+    assert result["speedup"] == pytest.approx(
+        gepa["time_to_target_s"] / turbo["time_to_target_s"], rel=0.01
+    )
+
+
 @pytest.mark.notebook
 def test_notebook_writes_both_runs_to_result_json(executed):
-    result = json.loads((executed.parent / "result.json").read_text())
-    assert result["simulated"] is True
-    assert result["time_mode"] == "virtual"
-    assert result["parameters"]["dataset_size"] == TINY["dataset_size"]
-    assert set(result["runs"]) == {"turbo", "gepa"}
-    for run in result["runs"].values():
-        assert isinstance(run["best_quality"], int | float)
-        assert 0.0 <= run["best_quality"] <= 1.0
-        assert run["curve"], "a run with no new best on the full set"
-    turbo = result["runs"]["turbo"]
-    assert turbo["time_to_target_s"] is not None
-    assert turbo["rung_counts"]
-    gepa = result["runs"]["gepa"]
-    if gepa["time_to_target_s"] is not None:
-        assert result["speedup"] == pytest.approx(
-            gepa["time_to_target_s"] / turbo["time_to_target_s"], rel=0.01
-        )
+    _check_result(json.loads((executed.parent / "result.json").read_text()), "virtual")
+
+
+@pytest.mark.notebook
+def test_notebook_runs_both_systems_against_the_simulated_http_server(tmp_path):
+    out = _execute(tmp_path, world="http", time_scale=0.02)
+    result = json.loads((out.parent / "result.json").read_text())
+    _check_result(result, "real")
+    assert result["runs"]["gepa"]["calls_sent"] >= result["runs"]["gepa"]["metric_calls"]
 
 
 @pytest.mark.notebook
@@ -66,12 +85,13 @@ def test_html_report_shows_results_but_no_code(executed, tmp_path):
     assert "synthetic_aime(" not in html
     assert "await gl.optimize" not in html
     assert "simulated" in html.lower()
-    assert "<title>Classic GEPA vs. turbo GEPA on simulated AIME</title>" in html
+    assert "<title>The real GEPA library vs. gepa_lab on simulated AIME</title>" in html
+    assert "What limited each run" in html and "sequential structure" in html
     # Self-contained: nothing is fetched from the network when the page opens.
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
     # The folder's index links it by title.
     index = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
-    assert '<a href="aime.html">Classic GEPA vs. turbo GEPA on simulated AIME</a>' in index
+    assert '<a href="aime.html">The real GEPA library vs. gepa_lab on simulated AIME</a>' in index
 
 
 @pytest.mark.notebook

@@ -53,19 +53,23 @@ def test_aime_parameters_are_typed_and_inspectable():
     params = pm.inspect_notebook(str(ROOT / "notebooks" / "aime.ipynb"))
     expected = {
         "run": "str",
+        "world": "str",
+        "time_scale": "float",
         "dataset_size": "int",
+        "test_size": "int",
         "seed": "int",
         "target_quality": "float",
         "max_concurrency": "int",
         "profile": "str",
-        "classic_concurrency": "int",
+        "gepa_concurrency": "int",
+        "gepa_minibatch": "int",
         "max_metric_calls": "int",
-        "time_mode": "str",
+        "max_wall_time": "float",
         "output_dir": "str",
     }
     assert {name: p["inferred_type_name"] for name, p in params.items()} == expected
     assert params["run"]["default"] == '"both"'
-    assert params["time_mode"]["default"] == '"virtual"'
+    assert params["world"]["default"] == '"http"'
     assert all(p["help"] for p in params.values()), "every parameter explains itself"
 
 

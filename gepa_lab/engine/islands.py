@@ -76,12 +76,16 @@ class Islands:
                 island=i,
                 n_islands=n,
                 on_completed=self._completed,
+                total_calls=self._total_calls,
                 **pipeline_options,
             )
             for i in range(n)
         ]
         self._completions = [0] * n
         self.migrations = 0
+
+    def _total_calls(self) -> int:
+        return sum(p.finished_calls for p in self.pipes)
 
     def _completed(self, pipe: Pipeline, cand: Candidate) -> None:
         """Every ``migration_every`` full evaluations on an island, send its best
@@ -165,4 +169,9 @@ def combine(results: list[RunResult], config: Config, label: str) -> RunResult:
         final_counters=counters,
         warnings=[f"island {i}: {w}" for i, r in enumerate(results) for w in r.warnings],
         strategies=strategies,
+        trace=sorted(row for r in results for row in r.trace),
+        timeline=pd.concat(
+            [r.timeline.assign(island=i) for i, r in enumerate(results) if r.timeline is not None],
+            ignore_index=True,
+        ).sort_values("time", kind="stable", ignore_index=True),
     )

@@ -31,7 +31,7 @@ import pandas as pd
 
 from ..config import Config
 from ..data import Example
-from ..telemetry import EventLog, RunResult
+from ..telemetry import EventLog, RunResult, timeline_frame
 from ..usage import Usage
 from .archive import Archive, evidence_score
 from .bandit import StrategyBandit
@@ -107,6 +107,7 @@ class Pipeline:
         island: int = 0,
         n_islands: int = 1,
         on_completed: Callable[[Pipeline, Candidate], None] | None = None,
+        total_calls: Callable[[], int] | None = None,
     ) -> None:
         self.cfg = config
         # One of n_islands populations (see gepa_lab.engine.islands): its own random streams,
@@ -115,6 +116,8 @@ class Pipeline:
         self.island, self._id_step, self.on_completed = island, n_islands, on_completed
         stream = f"{config.seed}" if island == 0 else f"{config.seed}/island{island}"
         self.checkpoint = checkpoint  # saves the run's state (run directories), at snapshots
+        # Finished task calls of the whole run (all islands), for the trace; this one's if None.
+        self.total_calls = total_calls
         self.usage = usage  # what the provider calls cost so far, for the token and cost budgets
         self.backlog = backlog  # calls waiting for the provider's limiter (it is the bottleneck)
         self.adapter = adapter
@@ -156,6 +159,7 @@ class Pipeline:
         self.queued_new = 0  # candidates waiting for their first example
         self.queued_examples = 0  # examples of queued jobs not yet launched
         self.cands_in_flight = 0  # candidates being generated, queued or evaluated
+        self.occupancy = [0] * len(self.sizes)  # candidates queued or evaluated, per rung
 
         self.launched = 0
         self.finished_calls = 0
@@ -169,6 +173,8 @@ class Pipeline:
         }
 
         self.warnings: list[str] = []
+        self.trace: list[tuple[float, float, int, int]] = []  # at each new best: RunResult.trace
+        self.timeline: list[tuple[Any, ...]] = []  # at each finished rung: RunResult.timeline
         self._unpromoted = self._unpromoted_by_parent = 0  # judgements since the last promotion
 
         self.stopping = False
@@ -280,6 +286,7 @@ class Pipeline:
             positions = [p for p in range(self.sizes[rung]) if cand.traces[p] is None]
         if rung == 0:
             self.queued_new += 1
+        self.occupancy[rung] += 1
         self.queued_examples += len(positions)
         heapq.heappush(
             self._heap,
@@ -383,8 +390,11 @@ class Pipeline:
         score = cand.mean_over(positions)
         cand.rung = rung
         t = self.now()
+        self.occupancy[rung] -= 1
         self.counts["finished"][rung] += 1
         self.log.add(t, "eval_end", cand.id, cand.parent_id, rung, score)
+        state = (self.in_flight, self.mutating, self.queued_new)
+        self.timeline.append((t, *state, *self.occupancy, self.finished_calls))
         self.rung_events += 1
         if rung == len(self.sizes) - 1:
             self._completed(cand, len(positions), score, t)
@@ -401,7 +411,7 @@ class Pipeline:
             parent = self.archive.candidates[cand.parent_id]  # type: ignore[index]
             self.bandit.update(strategy, score > parent.mean_score(n) + 1e-12)
         if self.archive.rung_finished(cand, full=True):
-            self.log.add(t, "new_best", cand.id, cand.parent_id, cand.rung, score)
+            self._new_best(t, cand, cand.parent_id, score)
         if self.cfg.use_merge:
             self._maybe_merge(cand, n, t)
         if self.on_completed is not None:
@@ -428,9 +438,15 @@ class Pipeline:
         score = cand.mean_score(len(self.examples))
         self.log.add(t, "migrate", cand.id, migrant.id, cand.rung, score)
         if self.archive.rung_finished(cand, full=True):
-            self.log.add(t, "new_best", cand.id, None, cand.rung, score)
+            self._new_best(t, cand, None, score)
         self._pump()  # a new parent may be what an idle island was waiting for
         return cand
+
+    def _new_best(self, t: float, cand: Candidate, parent: int | None, score: float) -> None:
+        self.log.add(t, "new_best", cand.id, parent, cand.rung, score)
+        calls = self.total_calls() if self.total_calls is not None else self.finished_calls
+        tokens = self.usage.total_tokens if self.usage is not None else 0
+        self.trace.append((t, score, calls, tokens))
 
     def _reaches(self, score: float, n: int, target: float) -> bool:
         confidence = self.cfg.target_confidence
@@ -776,4 +792,6 @@ class Pipeline:
             strategies=self.bandit.stats(),
             final_counters=self.counters(),
             warnings=list(self.warnings),
+            trace=list(self.trace),
+            timeline=timeline_frame(self.timeline, len(self.sizes)),
         )

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import papermill as pm
 import pytest
 from papermill.exceptions import PapermillExecutionError
@@ -92,6 +93,27 @@ def test_html_report_shows_results_but_no_code(executed, tmp_path):
     # The folder's index links it by title.
     index = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
     assert '<a href="aime.html">The real GEPA library vs. gepa_lab on simulated AIME</a>' in index
+
+
+@pytest.mark.notebook
+def test_explore_runs_headless_and_writes_its_result(tmp_path):
+    out = tmp_path / "explore.ipynb"
+    parameters = {"interactive": False, "dataset_size": 20, "target_quality": 0.5}
+    pm.execute_notebook(
+        str(NOTEBOOK.parent / "explore.ipynb"),
+        str(out),
+        parameters={**parameters, "time_scale": 0.05, "output_dir": str(tmp_path)},
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["simulated"] is True
+    assert result["parameters"]["settings"]["time_scale"] == 0.05
+    assert result["run"]["stop_reason"] == "target" and result["run"]["best_quality"] >= 0.5
+    outputs = [o for c in nbformat.read(out, as_version=4).cells for o in c.get("outputs", [])]
+    kinds = {k for o in outputs for k in o.get("data", {})}
+    assert "image/png" in kinds  # the plot's last frame
+    assert "application/vnd.jupyter.widget-view+json" not in kinds  # no widgets headless
 
 
 @pytest.mark.notebook

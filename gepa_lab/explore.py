@@ -1,0 +1,310 @@
+"""The interactive explorer behind notebooks/explore.ipynb: knobs, Start/Cancel, a live plot.
+
+A researcher turns the knobs that shape a run (concurrency, the ASHA quantile, the mutation
+buffer, the queue, the batch, the shards, and the simulated provider's latency and rate limit),
+presses Start, and watches best quality against wall-clock time with the run's counters while it
+goes on. The run is a task on the kernel's event loop (never a blocking call), so the buttons
+stay live; Cancel cancels the task. Headless (papermill), :meth:`Explorer.run` is awaited with
+the same settings and the plot's last frame stays in the notebook.
+
+Everything here runs against the in-process simulated world in real time (latencies scaled by
+``time_scale``), so the results are simulated and labelled so. ipywidgets is imported only when
+the widgets are built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from .api import optimize
+from .config import Config
+from .sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
+from .sim.latency import Latency
+from .sim.rate_limits import RateLimits
+from .telemetry import RunResult
+
+SEED_PROMPT = "You are a helpful assistant. Solve the math problem."
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One run of the explorer: the knobs, validated by building the Config and provider."""
+
+    dataset_size: int = 45
+    target_quality: float = 0.7
+    eval_concurrency: int = 128
+    cohort_quantile: float = 0.5
+    mutation_buffer_min: int = 32
+    queue_limit: int = 256
+    batch_size: int = 16
+    shards: tuple[float, ...] = (0.05, 0.2, 1.0)
+    latency_low: float = 1.0  # simulated seconds per task call, before time_scale
+    latency_high: float = 3.0
+    time_scale: float = 0.2  # real seconds per simulated second
+    requests_per_minute: float = 0.0  # the simulated provider's rate limit; 0 means none
+    max_wall_time: float = 120.0  # real seconds
+    seed: int = 0
+
+    def config(self) -> Config:
+        return Config(
+            eval_concurrency=self.eval_concurrency,
+            cohort_quantile=self.cohort_quantile,
+            mutation_buffer_min=self.mutation_buffer_min,
+            queue_limit=self.queue_limit,
+            batch_size=self.batch_size,
+            max_mutations_per_round=max(4, self.mutation_buffer_min),
+            shards=tuple(self.shards),
+            target_quality=self.target_quality,
+            max_wall_time=self.max_wall_time,
+            max_candidates_in_flight=None,
+            seed=self.seed,
+        )
+
+    def provider(self) -> SimProvider:
+        limits = RateLimits(self.requests_per_minute) if self.requests_per_minute > 0 else None
+        latency = Latency("uniform", self.latency_low, self.latency_high)
+        return SimProvider(latency, time_scale=self.time_scale, rate_limits=limits)
+
+
+@dataclass
+class _Live:
+    """What the run reported so far: the best quality over time and the latest counters."""
+
+    started: float = field(default_factory=time.monotonic)
+    curve: list[tuple[float, float]] = field(default_factory=list)
+    progress: dict[str, Any] = field(default_factory=dict)
+    rate: float = 0.0  # task calls finished per second, over the last report interval
+    _last: tuple[float, int] = (0.0, 0)
+
+    def update(self, p: dict[str, Any]) -> None:
+        t, calls = float(p["time"]), int(p["metric_calls"])
+        if t > self._last[0]:
+            self.rate = (calls - self._last[1]) / (t - self._last[0])
+            self._last = (t, calls)
+        best = p["best_quality"]
+        if best is not None and (not self.curve or best > self.curve[-1][1]):
+            self.curve.append((t, best))
+        self.progress = p
+
+    def finish(self, result: RunResult) -> None:
+        """The run's own record replaces the sampled one: its every new best, its end."""
+        curve = result.curve()
+        self.curve = list(zip(curve["time"], curve["quality"], strict=True))
+        self.progress = {**self.progress, "time": result.wall_time, "in_flight": 0}
+        if self.curve:
+            self.progress["best_quality"] = self.curve[-1][1]
+
+
+class Explorer:
+    """Widgets and a live plot for one simulated run at a time (see the module docstring)."""
+
+    def __init__(self, settings: Settings | None = None, refresh: float = 0.5) -> None:
+        self.settings = settings or Settings()
+        self.settings.config()  # fail now, with the field's name, on a bad default
+        self.refresh = refresh
+        self.task: asyncio.Task[RunResult] | None = None
+        self.result: RunResult | None = None
+        self.live = _Live()
+        self.fig = Figure(figsize=(7, 3.6), layout="constrained")
+        self._handle: Any = None
+        self._ui: dict[str, Any] = {}
+
+    # ----------------------------------------------------------------- the run
+    async def run(self, settings: Settings | None = None) -> RunResult:
+        """Run ``settings`` (the current ones by default) to the end, refreshing the plot and
+        counters every ``refresh`` seconds."""
+        s = settings or self.settings
+        config = s.config()
+        provider = s.provider()
+        train = synthetic_aime(s.dataset_size, seed=s.seed)
+        self.live = _Live()
+        ticker = asyncio.ensure_future(self._tick(s))
+        try:
+            self.result = await optimize(
+                SEED_PROMPT,
+                train,
+                config,
+                provider=provider,
+                task_model=TASK_MODEL,
+                reflection_model=REFLECTION_MODEL,
+                label="turbo",
+                on_progress=self.live.update,
+            )
+            self.live.finish(self.result)
+            return self.result
+        finally:
+            ticker.cancel()
+            self._draw(s)
+
+    async def _tick(self, s: Settings) -> None:
+        while True:
+            await asyncio.sleep(self.refresh)
+            self._draw(s)
+
+    def _draw(self, s: Settings) -> None:
+        """Redraw the plot and the counters from what the run reported so far."""
+        fig = self.fig
+        fig.clear()
+        ax = fig.add_subplot()
+        p = self.live.progress
+        now = float(p.get("time", 0.0))
+        if self.live.curve:
+            times = [0.0, *(t for t, _ in self.live.curve), now]
+            first = self.live.curve[0][1]
+            quality = [first, *(q for _, q in self.live.curve), self.live.curve[-1][1]]
+            ax.step(times, quality, where="post", label="best so far")
+        ax.axhline(
+            s.target_quality, color="0.4", ls="--", lw=1, label=f"target {s.target_quality:g}"
+        )
+        ax.set_xlim(0, max(now, 1.0))
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("wall-clock time (s)")
+        ax.set_ylabel("best quality (full set)")
+        ax.set_title("Best quality over time (simulated)")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right")
+        if self._handle is not None:
+            self._handle.update(fig)
+        counters = self._ui.get("counters")
+        if counters is not None:
+            counters.value = self.counters_html()
+
+    def counters_html(self) -> str:
+        p = self.live.progress
+        best = p.get("best_quality")
+        cells = {
+            "time": f"{p.get('time', 0.0):.1f} s",
+            "in flight": p.get("in_flight", 0),
+            "evaluations/s": f"{self.live.rate:.0f}",
+            "evaluations": p.get("metric_calls", 0),
+            "candidates": p.get("candidates", 0),
+            "pruned": p.get("pruned", 0),
+            "best": "none yet" if best is None else f"{best:.3f}",
+        }
+        return "".join(
+            f"<span class='gl-counter' data-name='{k}' style='margin-right:1.2em'>"
+            f"<b>{k}</b>: <span class='gl-value'>{v}</span></span>"
+            for k, v in cells.items()
+        )
+
+    # ----------------------------------------------------------------- the widgets
+    def show(self) -> None:
+        """Display the knobs, Start/Cancel, the counters and the live plot."""
+        import ipywidgets as w
+        from IPython.display import display
+
+        s = self.settings
+        ui = self._ui
+        style = {"description_width": "150px"}
+        layout = w.Layout(width="390px")
+
+        def int_box(name: str, value: int, lo: int, hi: int, step: int = 1) -> Any:
+            ui[name] = w.BoundedIntText(
+                value, min=lo, max=hi, step=step, description=name, style=style, layout=layout
+            )
+            return ui[name]
+
+        def float_box(name: str, value: float, lo: float, hi: float, step: float) -> Any:
+            ui[name] = w.BoundedFloatText(
+                value, min=lo, max=hi, step=step, description=name, style=style, layout=layout
+            )
+            return ui[name]
+
+        knobs = [
+            int_box("eval_concurrency", s.eval_concurrency, 1, 4096, 16),
+            w.FloatSlider(
+                s.cohort_quantile,
+                min=0.0,
+                max=0.95,
+                step=0.05,
+                description="cohort_quantile",
+                style=style,
+                layout=layout,
+            ),
+            int_box("mutation_buffer_min", s.mutation_buffer_min, 0, 4096),
+            int_box("queue_limit", s.queue_limit, 1, 16384),
+            int_box("batch_size", s.batch_size, 1, 4096),
+            w.Text(
+                ", ".join(f"{f:g}" for f in s.shards),
+                description="shards",
+                style=style,
+                layout=layout,
+            ),
+            float_box("latency_low", s.latency_low, 0.0, 60.0, 0.1),
+            float_box("latency_high", s.latency_high, 0.0, 60.0, 0.1),
+            float_box("time_scale", s.time_scale, 0.01, 10.0, 0.05),
+            float_box("requests_per_minute", s.requests_per_minute, 0.0, 1e6, 60.0),
+            float_box("target_quality", s.target_quality, 0.0, 1.0, 0.05),
+            float_box("max_wall_time", s.max_wall_time, 1.0, 86400.0, 10.0),
+        ]
+        ui["cohort_quantile"], ui["shards"] = knobs[1], knobs[5]
+        ui["start"] = w.Button(description="Start", button_style="success")
+        ui["cancel"] = w.Button(description="Cancel", button_style="danger", disabled=True)
+        ui["status"] = w.HTML("<i>ready: set the knobs and press Start</i>")
+        ui["counters"] = w.HTML(self.counters_html())
+        ui["start"].on_click(lambda _: self.start())
+        ui["cancel"].on_click(lambda _: self.cancel())
+        grid = w.GridBox(knobs, layout=w.Layout(grid_template_columns="repeat(2, 400px)"))
+        display(w.VBox([grid, w.HBox([ui["start"], ui["cancel"], ui["status"]]), ui["counters"]]))
+        self._draw(s)
+        self._handle = display(self.fig, display_id=True)
+
+    def settings_from_widgets(self) -> Settings:
+        """The knobs as Settings; a bad value raises ValueError naming the knob."""
+        ui = self._ui
+        text = ui["shards"].value
+        try:
+            shards = tuple(float(x) for x in text.replace(",", " ").split())
+        except ValueError:
+            raise ValueError(
+                f"shards={text!r} is invalid: give fractions like 0.05, 0.2, 1"
+            ) from None
+        names = [f for f in asdict(self.settings) if f in ui and f != "shards"]
+        new = replace(self.settings, shards=shards, **{n: ui[n].value for n in names})
+        new.config()
+        new.provider()
+        return new
+
+    def start(self) -> None:
+        ui = self._ui
+        if self.task is not None and not self.task.done():
+            return
+        try:
+            settings = self.settings_from_widgets()
+        except (ValueError, TypeError) as exc:
+            ui["status"].value = f"<span style='color:#b00'>not started: {exc}</span>"
+            return
+        self.settings = settings
+        ui["start"].disabled, ui["cancel"].disabled = True, False
+        ui["status"].value = "<b>running</b>"
+        self.task = asyncio.get_running_loop().create_task(self.run(settings))
+        self.task.add_done_callback(self._finished)
+
+    def cancel(self) -> None:
+        task = self.task
+        if task is not None and not task.done():
+            task.get_loop().call_soon_threadsafe(task.cancel)
+
+    def _finished(self, task: asyncio.Task[RunResult]) -> None:
+        ui = self._ui
+        ui["start"].disabled, ui["cancel"].disabled = False, True
+        if task.cancelled():
+            ui["status"].value = "<b>cancelled</b>"
+        elif task.exception() is not None:
+            exc = task.exception()
+            ui[
+                "status"
+            ].value = f"<span style='color:#b00'>failed: {type(exc).__name__}: {exc}</span>"
+        else:
+            res = task.result()
+            reached = (
+                f"target at {res.time_to_target:.1f} s"
+                if res.time_to_target is not None
+                else "target not reached"
+            )
+            ui["status"].value = f"<b>finished</b> ({res.stop_reason}): {reached}"

@@ -1,0 +1,66 @@
+"""The explorer's logic without a browser: knobs to settings, Start, live counters, Cancel."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+pytest.importorskip("ipywidgets")
+
+from gepa_lab.explore import Explorer, Settings
+
+FAST = Settings(dataset_size=20, target_quality=0.5, eval_concurrency=32, time_scale=0.05)
+
+
+def shown(settings: Settings = FAST) -> Explorer:
+    explorer = Explorer(settings, refresh=0.05)
+    explorer.show()  # outside a notebook, display() prints the widgets' text form
+    return explorer
+
+
+def test_bad_knobs_do_not_start_a_run_and_say_which_knob():
+    ex = shown()
+    ex._ui["shards"].value = "0.1, half, 1"
+    ex.start()
+    assert ex.task is None
+    assert "not started: shards='0.1, half, 1' is invalid" in ex._ui["status"].value
+    ex._ui["shards"].value = "0.1, 0.5"
+    ex.start()
+    assert ex.task is None and "the last fraction must be exactly 1.0" in ex._ui["status"].value
+    ex._ui["shards"].value = "0.1, 1"
+    ex._ui["queue_limit"].value = 4  # below mutation_buffer_min (32)
+    ex.start()
+    assert ex.task is None and "queue_limit" in ex._ui["status"].value
+    with pytest.raises(ValueError, match="eval_concurrency"):
+        Explorer(Settings(eval_concurrency=0))
+
+
+def test_start_runs_live_and_cancel_stops_it():
+    async def session():
+        ex = shown(FAST)
+        ex._ui["max_wall_time"].value = 60.0
+        ex._ui["time_scale"].value = 0.2
+        ex.start()
+        assert ex._ui["start"].disabled and not ex._ui["cancel"].disabled
+        await asyncio.sleep(1.5)
+        live = ex._ui["counters"].value
+        assert ex.live.progress["metric_calls"] > 0
+        assert "<b>evaluations</b>: <span class='gl-value'>0</span>" not in live
+        ex.cancel()
+        await asyncio.sleep(0.2)
+        return ex
+
+    ex = asyncio.run(session())
+    assert ex.task.cancelled()
+    assert ex._ui["status"].value == "<b>cancelled</b>"
+    assert not ex._ui["start"].disabled and ex._ui["cancel"].disabled
+
+
+def test_a_finished_run_draws_its_whole_curve():
+    ex = Explorer(FAST, refresh=0.05)
+    res = asyncio.run(ex.run())
+    assert res.stop_reason == "target" and res.simulated
+    assert ex.live.curve[-1][1] == pytest.approx(res.best_quality)
+    assert ex.live.progress["time"] == res.wall_time
+    assert "(simulated)" in ex.fig.axes[0].get_title()

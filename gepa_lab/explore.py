@@ -115,15 +115,16 @@ class Explorer:
         self._ui: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- the run
-    async def run(self, settings: Settings | None = None) -> RunResult:
+    async def run(self, settings: Settings | None = None, virtual: bool = False) -> RunResult:
         """Run ``settings`` (the current ones by default) to the end, refreshing the plot and
-        counters every ``refresh`` seconds."""
+        counters every ``refresh`` seconds. ``virtual`` runs on the virtual clock instead
+        (simulated seconds, no waiting, no live refresh): what sweeps use."""
         s = settings or self.settings
         config = s.config()
         provider = s.provider()
         train = synthetic_aime(s.dataset_size, seed=s.seed)
         self.live = _Live()
-        ticker = asyncio.ensure_future(self._tick(s))
+        ticker = None if virtual else asyncio.ensure_future(self._tick(s))
         try:
             self.result = await optimize(
                 SEED_PROMPT,
@@ -133,12 +134,14 @@ class Explorer:
                 task_model=TASK_MODEL,
                 reflection_model=REFLECTION_MODEL,
                 label="turbo",
-                on_progress=self.live.update,
+                time_mode="virtual" if virtual else "real",
+                on_progress=None if virtual else self.live.update,
             )
             self.live.finish(self.result)
             return self.result
         finally:
-            ticker.cancel()
+            if ticker is not None:
+                ticker.cancel()
             self._draw(s)
 
     async def _tick(self, s: Settings) -> None:
@@ -163,7 +166,8 @@ class Explorer:
         )
         ax.set_xlim(0, max(now, 1.0))
         ax.set_ylim(0, 1)
-        ax.set_xlabel("wall-clock time (s)")
+        virtual = self.result is not None and self.result.time_mode == "virtual"
+        ax.set_xlabel(f"wall-clock time ({'simulated ' if virtual else ''}s)")
         ax.set_ylabel("best quality (full set)")
         ax.set_title("Best quality over time (simulated)")
         ax.grid(alpha=0.3)

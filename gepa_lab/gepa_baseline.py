@@ -337,7 +337,7 @@ async def optimize_gepa(
                 loop.run_until_complete(closer())
         finally:
             loop.close()
-        stop = rec.stop_reason() or "max_metric_calls"
+        stop = rec.stop_reason() or "budget"  # gepa_lab's name for a spent metric-call budget
         simulated = isinstance(backend, SimProvider) or bool(getattr(backend, "simulated", False))
         best_idx = int(result.best_idx)
         best = dict(result.best_candidate)

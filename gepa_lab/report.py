@@ -4,6 +4,7 @@ A report is for readers of results, not of code: inputs and prompts are left out
 inlined as data URIs, and widget state (which needs a live kernel) is dropped. Usage::
 
     python -m gepa_lab.report reports/runs/aime.ipynb [--out-dir reports]
+    python -m gepa_lab.report --all [--out-dir reports]   # run every notebook, publish all
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import html
 import re
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbconvert import HTMLExporter
@@ -23,6 +25,9 @@ PARAMETER_TAGS = frozenset({"parameters", "injected-parameters"})
 # math, and must open offline: those tags go.
 _REMOTE_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>\s*", re.S)
 INDEX = "index.html"
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+# How each notebook runs for publication (papermill parameters); the rest use their defaults.
+PUBLISH: dict[str, dict[str, Any]] = {"explore": {"interactive": False}}
 
 
 def _load_executed(path: Path) -> nbformat.NotebookNode:
@@ -107,6 +112,37 @@ def write_index(out_dir: Path = Path("reports")) -> Path:
     return index
 
 
+def rebuild_all(
+    out_dir: Path = Path("reports"), notebooks: Path = NOTEBOOKS, runs: Path | None = None
+) -> list[Path]:
+    """Run every notebook in ``notebooks`` headless with papermill (each into
+    ``<runs>/<stem>/``, where it writes its result.json), export each report and the index.
+    A notebook that fails stops the rebuild with its error; reports already written stay."""
+    import papermill as pm
+
+    out_dir = Path(out_dir)
+    runs = Path(runs) if runs is not None else out_dir / "runs"
+    sources = sorted(Path(notebooks).glob("*.ipynb"))
+    if not sources:
+        raise FileNotFoundError(f"{notebooks}: no notebooks to publish")
+    written = []
+    for source in sources:
+        run_dir = (runs / source.stem).resolve()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        executed = run_dir / source.name
+        print(f"running {source.name} -> {executed}", flush=True)
+        pm.execute_notebook(
+            str(source),
+            str(executed),
+            parameters={**PUBLISH.get(source.stem, {}), "output_dir": str(run_dir)},
+            kernel_name="python3",
+            cwd=str(source.parent),
+            progress_bar=False,
+        )
+        written.append(export_html(executed, out_dir))
+    return written
+
+
 def main(argv: list[str] | None = None) -> None:
     """CLI entry point; bad input ends with a one-line message instead of a traceback."""
     parser = argparse.ArgumentParser(
@@ -114,17 +150,27 @@ def main(argv: list[str] | None = None) -> None:
         description="Convert an executed notebook into a self-contained HTML report.",
     )
     parser.add_argument(
-        "notebook", type=Path, help="executed notebook (.ipynb), e.g. from papermill"
+        "notebook", type=Path, nargs="?", help="executed notebook (.ipynb), e.g. from papermill"
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="run every notebook in notebooks/ headless, then publish them all and the index",
     )
     parser.add_argument(
         "--out-dir", type=Path, default=Path("reports"), help="where to write <stem>.html"
     )
     args = parser.parse_args(argv)
+    if args.all == (args.notebook is not None):
+        parser.error("give one executed notebook, or --all")
     try:
-        out = export_html(args.notebook, args.out_dir)
+        one = args.notebook
+        outs = rebuild_all(args.out_dir) if one is None else [export_html(one, args.out_dir)]
     except (FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None
-    print(out)
+    for out in outs:
+        print(out)
+    print(Path(args.out_dir) / INDEX)
 
 
 if __name__ == "__main__":

@@ -93,14 +93,16 @@ def lab_url(tmp_path_factory: pytest.TempPathFactory):
         log.close()
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
-
-
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args):
-    return {**browser_context_args, "viewport": {"width": 1280, "height": 1800}}
+@pytest.fixture
+def page():
+    """A chromium page, with Playwright started and stopped inside the test: a session-wide
+    Playwright would leave its event loop installed and break later tests' asyncio.run()."""
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": 1280, "height": 1800})
+        finally:
+            browser.close()
 
 
 def _counter(page, name: str) -> str:

@@ -60,7 +60,7 @@ def test_it_repeats_exactly_with_the_same_seed(run):
 
 def test_budget_and_wall_time_stop_it():
     capped = gepa_run(target_quality=None, max_metric_calls=100)
-    assert capped.stop_reason == "max_metric_calls"
+    assert capped.stop_reason == "budget"
     # GEPA checks its budget between iterations: one full evaluation may overshoot it.
     assert 100 <= capped.metric_calls <= 100 + len(TRAIN) + 6
     timed = gepa_run(target_quality=None, max_wall_time=20.0)

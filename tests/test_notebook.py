@@ -86,13 +86,13 @@ def test_html_report_shows_results_but_no_code(executed, tmp_path):
     assert "synthetic_aime(" not in html
     assert "await gl.optimize" not in html
     assert "simulated" in html.lower()
-    assert "<title>The real GEPA library vs. gepa_lab on simulated AIME</title>" in html
+    assert "<title>The real GEPA library vs. gepa_lab on AIME</title>" in html
     assert "What limited each run" in html and "sequential structure" in html
     # Self-contained: nothing is fetched from the network when the page opens.
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
     # The folder's index links it by title.
     index = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
-    assert '<a href="aime.html">The real GEPA library vs. gepa_lab on simulated AIME</a>' in index
+    assert '<a href="aime.html">The real GEPA library vs. gepa_lab on AIME</a>' in index
 
 
 @pytest.mark.notebook
@@ -117,11 +117,132 @@ def test_explore_runs_headless_and_writes_its_result(tmp_path):
 
 
 @pytest.mark.notebook
-def test_invalid_run_parameter_fails_with_its_name(tmp_path):
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"run": "nonsense"}, "run='nonsense'"),
+        ({"world": "moon"}, "world='moon' is invalid"),
+        ({"data": "aime"}, "data='aime' needs a real model"),
+        ({"world": "http://127.0.0.1:9/v1"}, "set task_model and reflection_model"),
+    ],
+)
+def test_invalid_parameters_fail_with_their_names(tmp_path, bad, message):
     with pytest.raises(PapermillExecutionError) as failure:
-        _execute(tmp_path, run="nonsense")
+        _execute(tmp_path, **bad)
     assert failure.value.ename == "ValueError"
-    assert "run='nonsense'" in str(failure.value)
+    assert message in str(failure.value)
+
+
+@pytest.mark.notebook
+def test_an_endpoint_url_and_local_aime_files_drive_both_runs(tmp_path):
+    """The real-endpoint path, with the simulated server standing in for the endpoint and
+    small local files for the AIME data: everything but the network."""
+    from gepa_lab.sim.process import SimServerProcess
+
+    def problems(n, start):
+        return "".join(
+            json.dumps({"problem": f"Find {i} + 0.", "answer": i}) + "\n"
+            for i in range(start, start + n)
+        )
+
+    (tmp_path / "aime.jsonl").write_text(problems(12, 0))
+    (tmp_path / "aime2025.jsonl").write_text(problems(4, 100))
+    with SimServerProcess(time_scale=0.01) as url:
+        out = _execute(
+            tmp_path,
+            world=url,
+            task_model="sim-task",
+            reflection_model="sim-reflect",
+            data=str(tmp_path / "aime.jsonl"),
+            test_data=str(tmp_path / "aime2025.jsonl"),
+            max_metric_calls=150,
+        )
+    result = json.loads((out.parent / "result.json").read_text())
+    assert result["time_mode"] == "real"
+    assert result["parameters"]["data"].endswith("aime.jsonl")
+    assert set(result["runs"]) == set(result["held_out"]) == {"turbo", "gepa"}
+    for run in result["runs"].values():
+        assert run["stop_reason"] in ("budget", "target", "exhausted")
+        assert run["metric_calls"] >= 6  # the 6 training problems, at least once
+
+
+@pytest.mark.notebook
+def test_sweep_runs_explore_per_point_and_plots_time_to_target(tmp_path):
+    out = tmp_path / "sweep.ipynb"
+    pm.execute_notebook(
+        str(NOTEBOOK.parent / "sweep.ipynb"),
+        str(out),
+        parameters={
+            "grid": {"eval_concurrency": [16, 64], "cohort_quantile": [0.5]},
+            "seeds": [0],
+            "dataset_size": 20,
+            "target_quality": 0.5,
+            "output_dir": str(tmp_path),
+        },
+        kernel_name="python3",
+        cwd=str(NOTEBOOK.parent),
+        progress_bar=False,
+    )
+    result = json.loads((tmp_path / "sweep" / "result.json").read_text())
+    assert result["simulated"] is True and result["time_mode"] == "virtual"
+    points = {(r["knob"], r["value"]) for r in result["runs"]}
+    assert points == {("eval_concurrency", 16), ("eval_concurrency", 64), ("cohort_quantile", 0.5)}
+    assert all(r["time_to_target"] is not None for r in result["runs"])
+    # Each point is a real explore.ipynb run with its own result.json.
+    point = json.loads(
+        (tmp_path / "sweep" / "eval_concurrency=64" / "seed0" / "result.json").read_text()
+    )
+    assert point["parameters"]["settings"]["eval_concurrency"] == 64
+    outputs = [o for c in nbformat.read(out, as_version=4).cells for o in c.get("outputs", [])]
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+    assert not any(o.get("name") == "stderr" for o in outputs), "kernel logs leaked into the report"
+
+
+@pytest.mark.notebook
+def test_sweep_names_an_unknown_knob(tmp_path):
+    with pytest.raises(PapermillExecutionError) as failure:
+        pm.execute_notebook(
+            str(NOTEBOOK.parent / "sweep.ipynb"),
+            str(tmp_path / "sweep.ipynb"),
+            parameters={"grid": {"eval_concurrenc": [16]}, "output_dir": str(tmp_path)},
+            kernel_name="python3",
+            cwd=str(NOTEBOOK.parent),
+            progress_bar=False,
+        )
+    assert "unknown knob(s) ['eval_concurrenc']" in str(failure.value)
+
+
+def test_rebuild_all_runs_every_notebook_and_publishes_them(tmp_path):
+    from gepa_lab.report import rebuild_all
+
+    source = tmp_path / "notebooks"
+    source.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# A tiny study"),
+        nbformat.v4.new_code_cell('output_dir = ""', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            "from pathlib import Path\nPath(output_dir, 'result.json').write_text('{}')\n"
+            "print('the answer is', 6 * 7)"
+        ),
+    ]
+    nbformat.write(nb, source / "tiny.ipynb")
+    written = rebuild_all(tmp_path / "site", source)
+    assert written == [tmp_path / "site" / "tiny.html"]
+    assert "the answer is 42" in written[0].read_text(encoding="utf-8")
+    assert (tmp_path / "site" / "runs" / "tiny" / "result.json").exists()
+    index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert '<a href="tiny.html">A tiny study</a>' in index
+
+
+def test_report_cli_wants_a_notebook_or_all(tmp_path):
+    proc = _report_cli("--out-dir", str(tmp_path))
+    assert proc.returncode != 0 and "give one executed notebook, or --all" in proc.stderr
 
 
 def _report_cli(*args: str) -> subprocess.CompletedProcess[str]:

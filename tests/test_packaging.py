@@ -54,6 +54,10 @@ def test_aime_parameters_are_typed_and_inspectable():
     expected = {
         "run": "str",
         "world": "str",
+        "task_model": "str",
+        "reflection_model": "str",
+        "data": "str",
+        "test_data": "str",
         "time_scale": "float",
         "dataset_size": "int",
         "test_size": "int",

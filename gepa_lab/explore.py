@@ -57,6 +57,7 @@ class Settings:
             mutation_buffer_min=self.mutation_buffer_min,
             queue_limit=self.queue_limit,
             batch_size=self.batch_size,
+            # Reflections in flight follow the buffer, so a larger buffer can really fill.
             max_mutations_per_round=max(4, self.mutation_buffer_min),
             shards=tuple(self.shards),
             target_quality=self.target_quality,

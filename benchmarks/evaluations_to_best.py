@@ -9,11 +9,16 @@ evaluations. Also reported: the geometric mean of the ratios, how often turbo re
 the classic run's whole budget (the looser reading: fewer evaluations than the classic run
 spent), and the fraction of candidates pruned at the first rung.
 
+With ``--baseline gepa`` the real gepa library (its minibatch acceptance, 10 calls in flight)
+plays classic: q is its best within the budget and its calls are those it had spent at its first
+full evaluation scoring q.
+
 q is the maximum of the classic run's own trajectory, so the comparison favours classic: on a
 45-example set its last gains are often one lucky rewording, which turbo has to match.
 
     python benchmarks/evaluations_to_best.py [--seeds 8] [--n 45] [--budget 3000]
         [--overrides '{"cohort_quantile": 0.7}'] [--classic-overrides '{...}']
+        [--baseline gepa]   # the real gepa library (minibatch acceptance) instead
 
 The last line is one JSON object with the per-seed figures and their summaries.
 """
@@ -21,6 +26,7 @@ The last line is one JSON object with the per-seed figures and their summaries.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
 import time
@@ -35,6 +41,31 @@ def calls_to(train, cfg, label: str) -> gl.RunResult:
     return gl.optimize_sync(SEED_PROMPT, train, cfg, time_mode="virtual", label=label)
 
 
+def classic_reach(train, seed: int, budget: int, overrides: dict) -> tuple[float, int, float]:
+    """Classic setting: its best q within ``budget``, and the calls and time a rerun with q as
+    target needed."""
+    explore = calls_to(
+        train, gl.classic_config(max_metric_calls=budget, seed=seed, **overrides), "gepa"
+    )
+    q = explore.best_quality
+    cfg = gl.classic_config(target_quality=q, max_metric_calls=budget, seed=seed, **overrides)
+    classic = calls_to(train, cfg, "gepa")
+    return q, classic.metric_calls, classic.time_to_target  # type: ignore[return-value]
+
+
+def gepa_reach(train, seed: int, budget: int) -> tuple[float, int, float]:
+    """The real gepa library: its best q within ``budget``, and its calls and time at the
+    first full evaluation that scored q."""
+    run = asyncio.run(
+        gl.optimize_gepa(
+            SEED_PROMPT, train, max_metric_calls=budget, time_mode="virtual", seed_value=seed
+        )
+    )
+    curve = run.curve()
+    first = curve[curve["quality"] >= run.best_quality - 1e-12].iloc[0]
+    return run.best_quality, int(first["metric_calls"]), float(first["time"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=8)
@@ -44,6 +75,12 @@ def main() -> None:
     ap.add_argument(
         "--classic-overrides", default="{}", help="JSON of Config fields for the classic runs"
     )
+    ap.add_argument(
+        "--baseline",
+        choices=("classic", "gepa"),
+        default="classic",
+        help="classic: gepa_lab's classic setting; gepa: the real gepa library",
+    )
     args = ap.parse_args()
     overrides = json.loads(args.overrides)
     classic_overrides = json.loads(args.classic_overrides)
@@ -52,19 +89,12 @@ def main() -> None:
     rows = []
     for seed in range(args.seeds):
         train = synthetic_aime(args.n, seed=seed)
-        explore = calls_to(
-            train,
-            gl.classic_config(max_metric_calls=args.budget, seed=seed, **classic_overrides),
-            "gepa",
-        )
-        q = explore.best_quality
-        classic = calls_to(
-            train,
-            gl.classic_config(
-                target_quality=q, max_metric_calls=args.budget, seed=seed, **classic_overrides
-            ),
-            "gepa",
-        )
+        if args.baseline == "gepa":
+            q, classic_calls, classic_time = gepa_reach(train, seed, args.budget)
+        else:
+            q, classic_calls, classic_time = classic_reach(
+                train, seed, args.budget, classic_overrides
+            )
         turbo = calls_to(
             train,
             gl.Config(target_quality=q, max_metric_calls=20 * args.budget, seed=seed).replace(
@@ -73,24 +103,24 @@ def main() -> None:
             "turbo",
         )
         reached = turbo.time_to_target is not None
-        ratio = turbo.metric_calls / classic.metric_calls if reached else float("inf")
+        ratio = turbo.metric_calls / classic_calls if reached else float("inf")
         rows.append(
             {
                 "seed": seed,
                 "classic_best": round(q, 4),
-                "classic_calls": classic.metric_calls,
+                "classic_calls": classic_calls,
                 "turbo_calls": turbo.metric_calls if reached else None,
                 "ratio": round(ratio, 3),
                 "pruned_first_rung": round(turbo.pruned_first_rung, 3),
                 "turbo_time": turbo.time_to_target,
-                "classic_time": classic.time_to_target,
+                "classic_time": classic_time,
             }
         )
         print(
-            f"seed {seed}: classic best {q:.3f} after {classic.metric_calls} calls; turbo "
+            f"seed {seed}: classic best {q:.3f} after {classic_calls} calls; turbo "
             + (f"{turbo.metric_calls} calls" if reached else "did not reach it")
             + f" (ratio {ratio:.2f}), {turbo.pruned_first_rung:.0%} pruned at rung 0, "
-            f"time {turbo.time_to_target or float('nan'):.0f} s vs {classic.time_to_target:.0f} s",
+            f"time {turbo.time_to_target or float('nan'):.0f} s vs {classic_time:.0f} s",
             flush=True,
         )
     ratios = [r["ratio"] for r in rows]
@@ -101,6 +131,7 @@ def main() -> None:
                 "seeds": args.seeds,
                 "overrides": overrides,
                 "classic_overrides": classic_overrides,
+                "baseline": args.baseline,
                 "median_calls_ratio": statistics.median(ratios),
                 "geomean_calls_ratio": statistics.geometric_mean(ratios),
                 "max_calls_ratio": max(ratios),

@@ -13,7 +13,7 @@ from typing import Any
 from .adapter import FeedbackFn, LLMAdapter
 from .cache import EvalCache
 from .config import Config
-from .data import Example, examples_from_rows
+from .data import Example, as_examples
 from .engine.candidate import Candidate
 from .engine.islands import Islands
 from .engine.pipeline import Adapter, Pipeline, ProgressFn
@@ -102,10 +102,7 @@ async def score_prompt(
     report measures each run's best prompt on a held-out set. Same adapter and scorer as the
     runs; with no ``provider``, the simulated world (on the virtual clock if asked)."""
     comps = _seed_candidates(prompt)[0]
-    rows = [e if isinstance(e, Example) else None for e in examples]
-    data = rows if all(rows) else examples_from_rows(examples, "examples")  # type: ignore[arg-type]
-    if not data:
-        raise ValueError("examples is empty")
+    data = as_examples(examples, "examples")
     if time_mode not in TIME_MODES:
         raise ValueError(f"time_mode={time_mode!r} is invalid: use one of {TIME_MODES}")
     if provider is None:
@@ -126,7 +123,7 @@ async def score_prompt(
                 return 0.0  # a failed call scores 0, as in a run
 
     async def mean() -> float:
-        scores = await asyncio.gather(*(one(e) for e in data))  # type: ignore[union-attr]
+        scores = await asyncio.gather(*(one(e) for e in data))
         return sum(scores) / len(scores)
 
     if time_mode == "virtual":
@@ -186,11 +183,7 @@ def _prepare(
             + ", or Config.target_quality with auto_stop=True"
         )
     seeds = _seed_candidates(seed)
-    examples = [e if isinstance(e, Example) else None for e in trainset]
-    if any(e is None for e in examples):
-        examples = examples_from_rows(trainset, "trainset")  # type: ignore[arg-type]
-    if not examples:
-        raise ValueError("trainset is empty")
+    examples = as_examples(trainset, "trainset")
     if adapter is None:
         if provider is None:
             provider = SimProvider()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,18 @@ def examples_from_rows(rows: Iterable[Mapping[str, Any]], source: str = "rows") 
     if not examples:
         raise ValueError(f"{source}: no examples")
     return examples
+
+
+def as_examples(
+    items: Sequence[Example] | Sequence[Mapping[str, Any]], source: str
+) -> list[Example]:
+    """``items`` as examples: Example objects as they are, anything else validated as rows
+    (:func:`examples_from_rows`). An empty sequence raises ``ValueError`` naming ``source``."""
+    if not items:
+        raise ValueError(f"{source} is empty")
+    if all(isinstance(e, Example) for e in items):
+        return list(items)  # type: ignore[arg-type]
+    return examples_from_rows(items, source)  # type: ignore[arg-type]
 
 
 def _parse_answer_field(value: Any, where: str) -> int:

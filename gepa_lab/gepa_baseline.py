@@ -35,7 +35,7 @@ import pandas as pd
 
 from .adapter import LLMAdapter
 from .config import classic_config
-from .data import Example, examples_from_rows
+from .data import Example, as_examples
 from .engine.candidate import Candidate
 from .engine.pipeline import ProgressFn, UserCodeError
 from .provider import ChatRequest, Provider
@@ -277,8 +277,8 @@ async def optimize_gepa(
     if not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency={concurrency!r} is invalid: must be an int >= 1")
     seed_comps = {"instruction": seed} if isinstance(seed, str) else dict(seed)
-    train = _examples(trainset, "trainset")
-    val = train if valset is None else _examples(valset, "valset")
+    train = as_examples(trainset, "trainset")
+    val = train if valset is None else as_examples(valset, "valset")
     if provider is None:
         provider = SimProvider
         task_model = task_model or TASK_MODEL
@@ -393,16 +393,6 @@ class _Quiet:
 
     def log(self, message: str) -> None:
         pass
-
-
-def _examples(rows: Sequence[Any], name: str) -> list[Example]:
-    if all(isinstance(e, Example) for e in rows):
-        examples = list(rows)
-    else:
-        examples = examples_from_rows(rows, name)
-    if not examples:
-        raise ValueError(f"{name} is empty")
-    return examples
 
 
 def _lineage(parents: Sequence[Sequence[int | None]], idx: int) -> list[int]:

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from gepa_lab.sim.process import stop_process
+from gepa_lab.sim.server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "reports" / "screenshots" / "explore-mid-run.png"
@@ -48,9 +50,7 @@ def lab_url(tmp_path_factory: pytest.TempPathFactory):
     (settings / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     cmd = [
         sys.executable,
         "-m",
@@ -85,11 +85,7 @@ def lab_url(tmp_path_factory: pytest.TempPathFactory):
             time.sleep(0.3)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         log.close()
 
 

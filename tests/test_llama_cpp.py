@@ -21,6 +21,7 @@ import pytest
 import gepa_lab as gl
 from gepa_lab.adapter import LLMAdapter
 from gepa_lab.openai_provider import OpenAIProvider
+from gepa_lab.sim.process import stop_process
 from gepa_lab.sim.server import free_port
 
 pytest.importorskip("llama_cpp.server", reason="needs llama-cpp-python[server]")
@@ -92,12 +93,7 @@ def llama_server(tmp_path_factory):
         assert models == [MODEL_ID]
         yield base_url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
 
 
 def test_short_optimization_on_a_real_local_model(llama_server):

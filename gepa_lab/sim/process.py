@@ -10,10 +10,22 @@ import subprocess
 import sys
 import time
 from types import TracebackType
+from typing import Any
 
 from .server import free_port
 
 START_TIMEOUT = 30.0
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """Ask ``proc`` to end (SIGTERM), kill it if it has not within ``timeout`` seconds, and
+    reap it."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
 
 
 class SimServerProcess:
@@ -73,11 +85,6 @@ class SimServerProcess:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=5.0)
         if proc.stdout is not None:
             proc.stdout.close()

@@ -29,6 +29,11 @@ Seed = str | Mapping[str, str]
 TIME_MODES = ("real", "virtual")
 
 
+def check_time_mode(time_mode: str) -> None:
+    if time_mode not in TIME_MODES:
+        raise ValueError(f"time_mode={time_mode!r} is invalid: use one of {TIME_MODES}")
+
+
 async def optimize(
     seed: Seed | Sequence[Seed],
     trainset: Sequence[Example] | Sequence[Mapping[str, Any]],
@@ -103,8 +108,7 @@ async def score_prompt(
     runs; with no ``provider``, the simulated world (on the virtual clock if asked)."""
     comps = _seed_candidates(prompt)[0]
     data = as_examples(examples, "examples")
-    if time_mode not in TIME_MODES:
-        raise ValueError(f"time_mode={time_mode!r} is invalid: use one of {TIME_MODES}")
+    check_time_mode(time_mode)
     if provider is None:
         provider, task_model = SimProvider(), task_model or TASK_MODEL
     if not task_model:
@@ -165,8 +169,7 @@ def _prepare(
     """Validate everything before any call is made, and return the run as a coroutine factory."""
     if not isinstance(config, Config):
         raise TypeError(f"config must be a gepa_lab.Config, got {type(config).__name__}")
-    if time_mode not in TIME_MODES:
-        raise ValueError(f"time_mode={time_mode!r} is invalid: use one of {TIME_MODES}")
+    check_time_mode(time_mode)
     budgets = (
         "max_metric_calls",
         "max_llm_calls",

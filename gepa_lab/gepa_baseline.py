@@ -34,6 +34,7 @@ from typing import Any
 import pandas as pd
 
 from .adapter import LLMAdapter
+from .api import check_time_mode
 from .config import classic_config
 from .data import Example, as_examples
 from .engine.candidate import Candidate
@@ -270,8 +271,7 @@ async def optimize_gepa(
     stops the run between two GEPA iterations.
     """
     version = gepa_version()
-    if time_mode not in ("real", "virtual"):
-        raise ValueError(f"time_mode={time_mode!r} is invalid: use 'real' or 'virtual'")
+    check_time_mode(time_mode)
     if not isinstance(max_metric_calls, int) or max_metric_calls < 1:
         raise ValueError(f"max_metric_calls={max_metric_calls!r} is invalid: must be an int >= 1")
     if not isinstance(concurrency, int) or concurrency < 1:

@@ -185,14 +185,12 @@ def _binned(series: pd.Series, end: float, bins: int) -> pd.Series:
     out = [0.0] * bins
     for (t0, t1), v in zip(pairwise(times), values, strict=False):
         t0, t1 = max(t0, 0.0), min(t1, end)
-        first = min(int(t0 // width), bins - 1)
-        for b in range(first, bins):
-            lo, hi = max(t0, edges[b]), min(t1, edges[b + 1])
-            if hi <= lo:
-                if edges[b] >= t1:
-                    break
-                continue
-            out[b] += v * (hi - lo) / width
+        b = min(int(t0 // width), bins - 1)
+        while b < bins and edges[b] < t1:  # the bins the step [t0, t1) overlaps
+            overlap = min(t1, edges[b + 1]) - max(t0, edges[b])
+            if overlap > 0:
+                out[b] += v * overlap / width
+            b += 1
     return pd.Series(out, index=edges[:-1])
 
 

@@ -59,8 +59,10 @@ def _check_result(result: dict, time_mode: str) -> None:
     assert gepa["engine"].startswith("gepa ")  # the real library ran, not a stand-in
     assert gepa["reflection_calls"] > 0 and gepa["candidates"] > 1
     assert turbo["rung_counts"]
+    # at_target keeps the unrounded times (time_to_target_s is rounded to 0.01 s, which is a
+    # large error on the HTTP test's sub-second runs).
     assert result["speedup"] == pytest.approx(
-        gepa["time_to_target_s"] / turbo["time_to_target_s"], rel=0.01
+        gepa["at_target"]["time"] / turbo["at_target"]["time"], rel=0.01
     )
 
 

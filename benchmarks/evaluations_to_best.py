@@ -16,7 +16,7 @@ full evaluation scoring q.
 q is the maximum of the classic run's own trajectory, so the comparison favours classic: on a
 45-example set its last gains are often one lucky rewording, which turbo has to match.
 
-    python benchmarks/evaluations_to_best.py [--seeds 8] [--n 45] [--budget 3000]
+    python benchmarks/evaluations_to_best.py [--seeds 8] [--first-seed 0] [--n 45] [--budget 3000]
         [--overrides '{"cohort_quantile": 0.7}'] [--classic-overrides '{...}']
         [--baseline gepa]   # the real gepa library (minibatch acceptance) instead
 
@@ -69,6 +69,7 @@ def gepa_reach(train, seed: int, budget: int) -> tuple[float, int, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds run from here on")
     ap.add_argument("--n", type=int, default=45)
     ap.add_argument("--budget", type=int, default=3000, help="classic run's task-call budget")
     ap.add_argument("--overrides", default="{}", help="JSON of Config fields for the turbo run")
@@ -87,7 +88,7 @@ def main() -> None:
 
     started = time.perf_counter()
     rows = []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         train = synthetic_aime(args.n, seed=seed)
         if args.baseline == "gepa":
             q, classic_calls, classic_time = gepa_reach(train, seed, args.budget)
@@ -129,6 +130,7 @@ def main() -> None:
             {
                 "simulated": True,
                 "seeds": args.seeds,
+                "first_seed": args.first_seed,
                 "overrides": overrides,
                 "classic_overrides": classic_overrides,
                 "baseline": args.baseline,

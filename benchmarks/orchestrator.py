@@ -11,13 +11,17 @@ Per concurrency C, after a warm-up (the ladder needs mutations before it can fil
 * starved = share of samples in which slots were free and no evaluation was queued, i.e. the
   evaluators waited for mutations;
 * CPU us per evaluation of orchestration: process CPU per evaluation (median over 2 s
-  windows) minus what the same provider calls cost when driven by a bare semaphore loop
-  (median of three measurements in the same run).
+  windows) minus what the same provider calls cost when driven by a bare semaphore loop,
+  measured right after it. The provider's own cost is most of the total (about 300 of 380 us at
+  64 in flight), so a few per cent of drift on a shared machine moves the difference by tens of
+  us: each concurrency runs ``--repeats`` such (engine, provider) pairs and reports the median
+  difference, with the range.
 
 Then the memory of a run that has made 10,000 candidates (virtual clock, in a subprocess, peak
-RSS). ``python benchmarks/orchestrator.py [--conc 64 256 1024 2048] [--seconds 12]``; the last
-line printed is one JSON object with ``eff_2048``, ``eff_256``, ``cpu_us_per_eval``,
-``utilization`` and ``peak_rss_mb_10k_candidates``. Simulated provider, real clock and CPU.
+RSS). ``python benchmarks/orchestrator.py [--conc 64 256 1024 2048] [--seconds 12]
+[--repeats 3]``; the last line printed is one JSON object with ``eff_2048``, ``eff_256``,
+``cpu_us_per_eval`` (the highest median over the concurrencies), ``utilization`` and
+``peak_rss_mb_10k_candidates``. Simulated provider, real clock and CPU.
 """
 
 from __future__ import annotations
@@ -44,7 +48,6 @@ LATENCY = 1.0
 N_EXAMPLES = 300
 SAMPLE_EVERY = 0.25  # seconds; sampling itself costs CPU, which is charged to the engine
 WINDOW_SAMPLES = 8  # samples per CPU-measuring window (2 s)
-PROVIDER_REPEATS = 3  # provider-alone measurements per concurrency (median taken)
 SEED = "You are a helpful assistant. Solve the math problem."
 OUT = Path(__file__).parent / "results"
 
@@ -157,24 +160,34 @@ def main() -> None:
     ap.add_argument("--conc", type=int, nargs="+", default=[64, 256, 1024, 2048])
     ap.add_argument("--seconds", type=float, default=12.0)
     ap.add_argument("--warmup", type=float, default=4.0)
+    ap.add_argument(
+        "--repeats", type=int, default=3, help="(engine, provider) pairs per concurrency"
+    )
     args = ap.parse_args()
     raise_fd_limit(8192)
     rows = []
     for conc in args.conc:
-        row = asyncio.run(measure_engine(conc, args.seconds, args.warmup))
-        costs = [
-            asyncio.run(measure_provider(conc, max(conc, 512))) for _ in range(PROVIDER_REPEATS)
-        ]
-        task_cpu = statistics.median(c[0] for c in costs)
-        refl_cpu = statistics.median(c[1] for c in costs)
-        provider_us = 1e6 * (task_cpu + refl_cpu * row["reflections"] / max(row["evals"], 1))
-        row["cpu_us_per_eval"] = row["cpu_us_per_eval_total"] - provider_us
+        pairs = []
+        for _ in range(args.repeats):
+            row = asyncio.run(measure_engine(conc, args.seconds, args.warmup))
+            task_cpu, refl_cpu = asyncio.run(measure_provider(conc, max(conc, 512)))
+            provider_us = 1e6 * (task_cpu + refl_cpu * row["reflections"] / max(row["evals"], 1))
+            row["cpu_us_per_eval"] = row["cpu_us_per_eval_total"] - provider_us
+            pairs.append(row)
+        row = {
+            key: statistics.median(p[key] for p in pairs)
+            for key in pairs[0]
+            if key not in ("in_flight", "candidates")
+        }
+        orchestration = sorted(p["cpu_us_per_eval"] for p in pairs)
+        row |= {"in_flight": conc, "cpu_us_per_eval_range": (orchestration[0], orchestration[-1])}
         rows.append(row)
         print(
             f"{conc:5d} in flight: {row['evals_per_s']:7.1f} evals/s  eff {row['eff']:.3f}  "
             f"util {row['utilization']:.3f}  starved {row['starved']:.3f}  "
             f"cpu {row['cpu_us_per_eval_total']:.0f} us/eval, of which orchestration "
-            f"{row['cpu_us_per_eval']:.0f}",
+            f"{row['cpu_us_per_eval']:.0f} (range {orchestration[0]:.0f} to "
+            f"{orchestration[-1]:.0f} over {len(pairs)} pairs; medians)",
             flush=True,
         )
     mem = subprocess.run(

@@ -516,7 +516,7 @@ def test_performance_report_optional_lines() -> None:
     assert "max in flight" in report
     assert "mutation         : reflect\n" in report
     default_report = performance_report(Config())
-    assert "max in flight    : 8 candidate(s) (auto)" in default_report
+    assert "max in flight    : 4 candidate(s) (auto)" in default_report
     assert "incumbent gate   : on" in default_report
     assert "max in flight    : no cap" in performance_report(benchmark_overrides(Config(), 64))
     assert "target quality" in default_report and "none" in default_report
@@ -524,9 +524,10 @@ def test_performance_report_optional_lines() -> None:
 
 def test_candidate_cap_auto_scales_with_concurrency() -> None:
     assert Config().max_candidates_in_flight == "auto"
-    assert Config(eval_concurrency=16).candidate_cap == 8  # never below 8
-    assert Config(eval_concurrency=64).candidate_cap == 8
-    assert Config(eval_concurrency=2048).candidate_cap == 256
+    assert Config(eval_concurrency=16).candidate_cap == 4  # never below 4
+    assert Config(eval_concurrency=64).candidate_cap == 4
+    assert Config(eval_concurrency=256).candidate_cap == 16
+    assert Config(eval_concurrency=2048).candidate_cap == 128
     assert Config(max_candidates_in_flight=3).candidate_cap == 3
     assert Config(max_candidates_in_flight=None).candidate_cap is None
     assert benchmark_overrides(Config(), 512).candidate_cap is None

@@ -351,8 +351,9 @@ def test_a_confidence_bound_on_the_target_asks_for_more_than_the_bare_score():
     assert "lower 95% confidence bound" in gl.performance_report(bound.config)
 
 
-def below_incumbent_promotions(tmp_path, gate: bool) -> tuple[int, int]:
-    """(promotions to the full set on merit, those below the incumbent on the shared prefix)."""
+def below_incumbent_promotions(tmp_path, gate: bool) -> tuple[int, int, int]:
+    """Promotions to the full set on merit: (all, those below the incumbent on the shared
+    prefix, those of a child of another parent that only tied the incumbent there)."""
     import json
 
     cfg = turbo(target_quality=None, max_metric_calls=4000, incumbent_gate=gate)
@@ -364,18 +365,19 @@ def below_incumbent_promotions(tmp_path, gate: bool) -> tuple[int, int]:
     def on_prefix(cand_id: int) -> float:
         return sum(scores[cand_id][str(p)] for p in range(prefix))
 
-    best, promoted, below = None, 0, 0
+    best, promoted, below, tied = None, 0, 0, 0
     for ev in res.events.itertuples():
         if ev.event == "new_best":
             best = int(ev.candidate)
         elif ev.event == "promote" and ev.rung == len(res.rung_sizes) - 2 and best is not None:
             promoted += 1
             below += on_prefix(int(ev.candidate)) < on_prefix(best)
-    return promoted, below
+            tied += ev.parent != best and on_prefix(int(ev.candidate)) == on_prefix(best)
+    return promoted, below, tied
 
 
 def test_the_incumbent_gate_keeps_the_full_set_for_candidates_that_could_be_the_best(tmp_path):
-    promoted, below = below_incumbent_promotions(tmp_path, gate=True)
-    assert promoted > 5 and below == 0
-    promoted, below = below_incumbent_promotions(tmp_path, gate=False)
+    promoted, below, tied = below_incumbent_promotions(tmp_path, gate=True)
+    assert promoted > 5 and below == 0 and tied == 0
+    promoted, below, tied = below_incumbent_promotions(tmp_path, gate=False)
     assert below > 0  # without the gate, children of outgrown parents take the full set

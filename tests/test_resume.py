@@ -112,7 +112,7 @@ def test_a_real_time_resume_replays_the_killed_runs_calls_in_their_order(tmp_pat
 
 
 def test_resume_extends_a_finished_run_like_a_longer_one(tmp_path):
-    short = run(budget=1000, run_dir=tmp_path / "r")
+    short = run(budget=500, run_dir=tmp_path / "r")
     assert short.stop_reason == "budget"
     longer = run(budget=2500, resume=tmp_path / "r")
     fresh = run(budget=2500)
@@ -162,14 +162,14 @@ def test_resume_refuses_a_different_run_and_names_the_difference(tmp_path):
 
 
 def test_a_run_directory_can_be_read_while_and_after_the_run(tmp_path):
-    res = run(budget=800, run_dir=tmp_path / "r")
+    res = run(budget=500, run_dir=tmp_path / "r")
     state = json.loads((tmp_path / "r" / "state.json").read_text())
     assert state["format"] == "gepa_lab.run/1" and state["status"] == "finished"
     assert state["stop_reason"] == "budget"
     assert state["best"]["id"] == res.best_id
     assert state["best"]["components"] == res.best_candidate
     assert len(state["candidates"]) == res.candidates
-    assert state["config"]["max_metric_calls"] == 800
+    assert state["config"]["max_metric_calls"] == 500
     assert not list((tmp_path / "r").glob("*.tmp"))  # atomic writes leave no temporary file
 
 

@@ -19,7 +19,8 @@ waits for a full bracket. Here a result is promoted when
    ``eps_improve``, or, on a probe (``need_gain``: examples the parent failed that the child
    was made to fix), is above it: GEPA's acceptance test. At the last partial rung, with
    ``Config.incumbent_gate``, the pipeline passes the higher of the parent's and the best
-   candidate's score as the bar: the full set is for candidates that could become the best.
+   candidate's score as the bar, to be beaten outright (``need_gain``) unless the parent is
+   the best: the full set is for candidates that could become the best.
 
 Two convergence rules stop the ladder from pruning everything, each spending the credit of the
 rung it promotes from. With ``enable_rung_convergence`` a rung whose last

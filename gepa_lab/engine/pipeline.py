@@ -488,7 +488,7 @@ class Pipeline:
     ) -> None:
         parent = self.archive.candidates.get(cand.parent_id) if cand.parent_id is not None else None
         parent_score = child_same = None
-        probe = rung == 0 and bool(cand.probe)
+        probe = need_gain = rung == 0 and bool(cand.probe)
         if parent is not None and probe:
             # GEPA's acceptance test: a child must fix some of what it was made to fix.
             parent_score, child_same = parent.mean_over(cand.probe), score
@@ -505,13 +505,17 @@ class Pipeline:
             and best is not parent
         ):
             # The bar to the full set is the higher of the parent's and the incumbent's score
-            # on the prefix they share (the incumbent has been evaluated on everything).
+            # on the prefix they share (the incumbent has been evaluated on everything), and
+            # the child must score above it, as GEPA's acceptance test asks. A child of the
+            # incumbent itself needs only match it (the parent rule): a small rewording of the
+            # best text mostly ties it on a small prefix.
             size = self.sizes[rung]
             bar = best.mean_score(size)
             if parent_score is None or bar > parent_score:
                 parent_score, child_same = bar, cand.mean_score(size)
+            need_gain = True
         decision = self.ladder.decide(
-            cand.id, rung, score, cand.parent_id, parent_score, child_same, need_gain=probe
+            cand.id, rung, score, cand.parent_id, parent_score, child_same, need_gain=need_gain
         )
         strategy = self._strategy_of.pop(cand.id, None)
         if strategy is not None:

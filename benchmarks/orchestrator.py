@@ -11,15 +11,16 @@ Per concurrency C, after a warm-up (the ladder needs mutations before it can fil
 * starved = share of samples in which slots were free and no evaluation was queued, i.e. the
   evaluators waited for mutations;
 * CPU us per evaluation of orchestration: process CPU per evaluation (median over 2 s
-  windows) minus what the same provider calls cost when driven by a bare semaphore loop,
-  measured right after it. The provider's own cost is most of the total (about 300 of 380 us at
-  64 in flight), so a few per cent of drift on a shared machine moves the difference by tens of
-  us: each concurrency runs ``--repeats`` such (engine, provider) pairs and reports the median
-  difference, with the range.
+  windows) minus what the same provider calls cost when a bare loop keeps as many in flight
+  (one task per call, as the engine has). The provider's own cost is most of the total (about
+  300 of 400 us at 64 in flight, where the event loop wakes for nearly every call), and a
+  shared machine moves it by a fifth from one run to the next: so the engine and the bare
+  loop run at the same time, in two processes, and each concurrency repeats such a pair
+  ``--repeats`` times and reports the medians, with the range of the differences.
 
 Then the memory of a run that has made 10,000 candidates (virtual clock, in a subprocess, peak
 RSS). ``python benchmarks/orchestrator.py [--conc 64 256 1024 2048] [--seconds 12]
-[--repeats 3]``; the last line printed is one JSON object with ``eff_2048``, ``eff_256``,
+[--repeats 5]``; the last line printed is one JSON object with ``eff_2048``, ``eff_256``,
 ``cpu_us_per_eval`` (the highest median over the concurrencies), ``utilization`` and
 ``peak_rss_mb_10k_candidates``. Simulated provider, real clock and CPU.
 """
@@ -29,11 +30,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import statistics
 import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import gepa_lab as gl
@@ -102,32 +105,42 @@ async def measure_engine(conc: int, seconds: float, warmup: float) -> dict:
     }
 
 
-async def measure_provider(conc: int, n: int) -> tuple[float, float]:
-    """CPU seconds per task call and per reflection call of the provider alone."""
+async def measure_provider(conc: int, seconds: float, warmup: float) -> dict:
+    """CPU per task call of the provider alone, ``conc`` calls kept in flight by a bare loop
+    (one task per call, as the engine has), measured like the engine: median over windows."""
     sim = provider()
     problems = synthetic_aime(N_EXAMPLES, seed=0)
-    sem = asyncio.Semaphore(conc)
+    done = 0
+    stop = False
 
-    async def one(req: ChatRequest) -> None:
-        async with sem:
-            await sim.complete(req)
+    async def worker(k: int) -> None:
+        nonlocal done
+        i = k
+        while not stop:
+            problem = problems[i % N_EXAMPLES].problem
+            messages = (("system", f"{SEED} ({i % 97})"), ("user", problem))
+            await asyncio.ensure_future(sim.complete(ChatRequest(TASK_MODEL, messages)))
+            done += 1
+            i += conc
 
-    costs = []
-    for make in (
-        lambda i: ChatRequest(TASK_MODEL, (("system", SEED), ("user", problems[i % 300].problem))),
-        lambda i: ChatRequest(
-            REFLECTION_MODEL,
-            (("user", f"```\n{SEED}\n```\n{problems[i % 300].problem}"),),
-            1.0,
-            None,
-            i,
-            purpose="reflection",
-        ),
-    ):
-        cpu0 = time.process_time()
-        await asyncio.gather(*(one(make(i)) for i in range(n)))
-        costs.append((time.process_time() - cpu0) / n)
-    return costs[0], costs[1]
+    workers = [asyncio.ensure_future(worker(k)) for k in range(conc)]
+    await asyncio.sleep(warmup)
+    t0 = time.perf_counter()
+    window_cpu, window_done, per_window = time.process_time(), done, []
+    while time.perf_counter() - t0 < seconds - warmup - 0.5:
+        await asyncio.sleep(SAMPLE_EVERY * WINDOW_SAMPLES)
+        per_window.append((time.process_time() - window_cpu) / max(done - window_done, 1))
+        window_cpu, window_done = time.process_time(), done
+    stop = True
+    await asyncio.gather(*workers)
+    return {"cpu_us_per_call": 1e6 * statistics.median(per_window)}
+
+
+def _measure(kind: str, conc: int, seconds: float, warmup: float) -> dict:
+    """One measurement in a process of its own (see main)."""
+    raise_fd_limit(8192)
+    measure = measure_engine if kind == "engine" else measure_provider
+    return asyncio.run(measure(conc, seconds, warmup))
 
 
 MEMORY = textwrap.dedent(
@@ -161,35 +174,42 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=12.0)
     ap.add_argument("--warmup", type=float, default=4.0)
     ap.add_argument(
-        "--repeats", type=int, default=3, help="(engine, provider) pairs per concurrency"
+        "--repeats", type=int, default=5, help="(engine, provider) pairs per concurrency"
     )
     args = ap.parse_args()
     raise_fd_limit(8192)
     rows = []
-    for conc in args.conc:
-        pairs = []
-        for _ in range(args.repeats):
-            row = asyncio.run(measure_engine(conc, args.seconds, args.warmup))
-            task_cpu, refl_cpu = asyncio.run(measure_provider(conc, max(conc, 512)))
-            provider_us = 1e6 * (task_cpu + refl_cpu * row["reflections"] / max(row["evals"], 1))
-            row["cpu_us_per_eval"] = row["cpu_us_per_eval_total"] - provider_us
-            pairs.append(row)
-        row = {
-            key: statistics.median(p[key] for p in pairs)
-            for key in pairs[0]
-            if key not in ("in_flight", "candidates")
-        }
-        orchestration = sorted(p["cpu_us_per_eval"] for p in pairs)
-        row |= {"in_flight": conc, "cpu_us_per_eval_range": (orchestration[0], orchestration[-1])}
-        rows.append(row)
-        print(
-            f"{conc:5d} in flight: {row['evals_per_s']:7.1f} evals/s  eff {row['eff']:.3f}  "
-            f"util {row['utilization']:.3f}  starved {row['starved']:.3f}  "
-            f"cpu {row['cpu_us_per_eval_total']:.0f} us/eval, of which orchestration "
-            f"{row['cpu_us_per_eval']:.0f} (range {orchestration[0]:.0f} to "
-            f"{orchestration[-1]:.0f} over {len(pairs)} pairs; medians)",
-            flush=True,
-        )
+    # The engine and the bare loop run side by side, in two processes over the same seconds,
+    # so what the shared machine does to one it does to the other.
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for conc in args.conc:
+            pairs = []
+            for _ in range(args.repeats):
+                timing = (conc, args.seconds, args.warmup)
+                engine = pool.submit(_measure, "engine", *timing)
+                bare = pool.submit(_measure, "provider", *timing)
+                row, task_us = engine.result(), bare.result()["cpu_us_per_call"]
+                # Reflections cost the provider about what a task call does.
+                calls_per_eval = 1 + row["reflections"] / max(row["evals"], 1)
+                row["cpu_us_per_eval"] = row["cpu_us_per_eval_total"] - task_us * calls_per_eval
+                pairs.append(row)
+            row = {
+                key: statistics.median(p[key] for p in pairs)
+                for key in pairs[0]
+                if key not in ("in_flight", "candidates")
+            }
+            orchestration = sorted(p["cpu_us_per_eval"] for p in pairs)
+            spread = (orchestration[0], orchestration[-1])
+            row |= {"in_flight": conc, "cpu_us_per_eval_range": spread}
+            rows.append(row)
+            print(
+                f"{conc:5d} in flight: {row['evals_per_s']:7.1f} evals/s  eff {row['eff']:.3f}  "
+                f"util {row['utilization']:.3f}  starved {row['starved']:.3f}  "
+                f"cpu {row['cpu_us_per_eval_total']:.0f} us/eval, of which orchestration "
+                f"{row['cpu_us_per_eval']:.0f} (range {orchestration[0]:.0f} to "
+                f"{orchestration[-1]:.0f} over {len(pairs)} pairs; medians)",
+                flush=True,
+            )
     mem = subprocess.run(
         [sys.executable, "-c", MEMORY], capture_output=True, text=True, timeout=1800, check=True
     )

@@ -12,16 +12,17 @@ from typing import Any
 
 from .adapter import FeedbackFn, LLMAdapter
 from .cache import EvalCache
-from .config import Config
+from .config import Config, check_count
 from .data import Example, as_examples
 from .engine.candidate import Candidate
 from .engine.islands import Islands
 from .engine.pipeline import Adapter, Pipeline, ProgressFn
+from .limiter import AdaptiveLimiter
 from .provider import Provider, ProviderError
 from .run_dir import open_run_dir
 from .sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
 from .telemetry import RunResult
-from .throttle import Throttled
+from .throttle import RetryPolicy, Throttled
 from .usage import PriceTable, Usage
 from .virtual_time import run_virtual
 
@@ -104,8 +105,10 @@ async def score_prompt(
     time_mode: str = "real",
 ) -> float:
     """Mean score of ``prompt`` (an instruction or named components) on ``examples``: how a
-    report measures each run's best prompt on a held-out set. Same adapter and scorer as the
-    runs; with no ``provider``, the simulated world (on the virtual clock if asked)."""
+    report measures each run's best prompt on a held-out set. Same adapter, scorer and retries
+    as the runs (a call that fails after its retries scores 0); at most ``concurrency`` calls
+    in flight, fewer while the endpoint pushes back. With no ``provider``, the simulated world
+    (on the virtual clock if asked)."""
     comps = _seed_candidates(prompt)[0]
     data = as_examples(examples, "examples")
     check_time_mode(time_mode)
@@ -115,16 +118,16 @@ async def score_prompt(
         raise ValueError("with a provider, name the task_model")
     if time_mode == "virtual" and not isinstance(provider, SimProvider):
         raise ValueError("time_mode='virtual' needs the in-process simulated provider")
-    adapter = LLMAdapter(provider, task_model, task_model)
+    check_count("concurrency", concurrency)
+    throttled = Throttled(provider, AdaptiveLimiter(concurrency), RetryPolicy())
+    adapter = LLMAdapter(throttled, task_model, task_model)
     cand = Candidate(-1, comps, None, "score", 0.0)
-    limit = asyncio.Semaphore(concurrency)
 
     async def one(example: Example) -> float:
-        async with limit:
-            try:
-                return (await adapter.evaluate(cand, example)).score
-            except ProviderError:
-                return 0.0  # a failed call scores 0, as in a run
+        try:
+            return (await adapter.evaluate(cand, example)).score
+        except ProviderError:
+            return 0.0  # failed after its retries: scores 0, as in a run
 
     async def mean() -> float:
         scores = await asyncio.gather(*(one(e) for e in data))

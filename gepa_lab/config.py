@@ -29,6 +29,12 @@ def _check_int(name: str, value: object, minimum: int | None = None) -> None:
         raise _fail(name, value, f"must be >= {minimum}")
 
 
+def check_count(name: str, value: object) -> None:
+    """Raise a ValueError naming ``name`` unless ``value`` is an int >= 1 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}={value!r} is invalid: must be an int >= 1")
+
+
 def _check_number(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _fail(name, value, "must be a number")
@@ -254,8 +260,7 @@ class Config:
         Counts are rounded, at least one, strictly increasing and end at the full set, so
         a small data set gets fewer but still meaningful rungs.
         """
-        if isinstance(n_examples, bool) or not isinstance(n_examples, int) or n_examples < 1:
-            raise ValueError(f"n_examples={n_examples!r} is invalid: must be an int >= 1")
+        check_count("n_examples", n_examples)
         return tuple(count for _, count in _distinct_rungs(self.shards, n_examples))
 
     def replace(self, **changes: Any) -> Config:
@@ -278,16 +283,10 @@ def adaptive_config(
     """
     if profile not in PROFILES:
         raise ValueError(f"profile={profile!r} is invalid: must be one of {', '.join(PROFILES)}")
-    if isinstance(dataset_size, bool) or not isinstance(dataset_size, int) or dataset_size < 1:
-        raise ValueError(f"dataset_size={dataset_size!r} is invalid: must be an int >= 1")
+    check_count("dataset_size", dataset_size)
     if max_concurrency is None:
         max_concurrency = limits.max_concurrency_from_fd_limit()
-    if (
-        isinstance(max_concurrency, bool)
-        or not isinstance(max_concurrency, int)
-        or max_concurrency < 1
-    ):
-        raise ValueError(f"max_concurrency={max_concurrency!r} is invalid: must be an int >= 1")
+    check_count("max_concurrency", max_concurrency)
 
     if dataset_size < 10:
         # Too few examples for partial rungs to say anything: evaluate everything, prune nothing.

@@ -35,7 +35,7 @@ import pandas as pd
 
 from .adapter import LLMAdapter
 from .api import check_time_mode
-from .config import classic_config
+from .config import check_count, classic_config
 from .data import Example, as_examples
 from .engine.candidate import Candidate
 from .engine.pipeline import ProgressFn, UserCodeError
@@ -272,10 +272,8 @@ async def optimize_gepa(
     """
     version = gepa_version()
     check_time_mode(time_mode)
-    if not isinstance(max_metric_calls, int) or max_metric_calls < 1:
-        raise ValueError(f"max_metric_calls={max_metric_calls!r} is invalid: must be an int >= 1")
-    if not isinstance(concurrency, int) or concurrency < 1:
-        raise ValueError(f"concurrency={concurrency!r} is invalid: must be an int >= 1")
+    check_count("max_metric_calls", max_metric_calls)
+    check_count("concurrency", concurrency)
     seed_comps = {"instruction": seed} if isinstance(seed, str) else dict(seed)
     train = as_examples(trainset, "trainset")
     val = train if valset is None else as_examples(valset, "valset")

@@ -35,3 +35,51 @@ def test_rows_validated_with_row_and_field_named():
     for rows, match in bad:
         with pytest.raises(ValueError, match=match):
             examples_from_rows(rows)
+
+
+def good_prompt() -> str:
+    """Every hint the simulated task model responds to: it solves most problems."""
+    from gepa_lab.sim.skills import FORMAT, SKILLS
+
+    return "\n".join(["Solve the problem.", *(s.hint for s in SKILLS), FORMAT.hint])
+
+
+def held_out(prompt, provider=None, **kw):
+    import asyncio
+
+    import gepa_lab as gl
+    from gepa_lab.sim import synthetic_aime
+
+    test = synthetic_aime(40, seed=9)
+    kw.setdefault("time_mode", "virtual")
+    score = asyncio.run(gl.score_prompt(prompt, test, provider=provider, **kw))
+    return score, test
+
+
+def test_score_prompt_is_the_mean_exact_integer_score_of_the_simulated_answers():
+    from gepa_lab.sim.task_model import answer
+
+    prompt = good_prompt()
+    score, test = held_out(prompt)
+    expected = sum(score_answer(answer(prompt, e.problem), e.answer).value for e in test)
+    assert score == pytest.approx(expected / len(test))
+    assert 0.3 < score < 1.0
+
+
+def test_score_prompt_retries_failed_calls_and_scores_lost_ones_zero():
+    from gepa_lab.sim import SimProvider
+    from gepa_lab.sim.faults import Faults
+
+    prompt = good_prompt()
+    clean, _ = held_out(prompt)
+    # A 5xx on a third of the attempts: the retries recover every call, as in a run.
+    flaky = SimProvider(faults=Faults(p_5xx=0.3), seed=1)
+    assert held_out(prompt, flaky, task_model="sim-task")[0] == clean
+    assert flaky.stats.faults["5xx"] > 5
+    # Every attempt fails: each example scores 0 after its retries, and nothing raises.
+    assert held_out(prompt, SimProvider(faults=Faults(p_5xx=1.0)), task_model="sim-task")[0] == 0
+
+
+def test_score_prompt_names_a_bad_concurrency():
+    with pytest.raises(ValueError, match="concurrency=0 is invalid"):
+        held_out("Solve it.", concurrency=0)

@@ -60,6 +60,28 @@ def provider() -> SimProvider:
     return SimProvider(spread, spread)
 
 
+class CpuWindows:
+    """Process CPU per finished item, one reading per window. A shared machine makes single
+    readings jumpy, and the median of several is what is reported; the engine and the bare
+    loop are measured by this same code, so their difference is like for like."""
+
+    def __init__(self, finished: int) -> None:
+        self.cpu, self.finished, self.readings = time.process_time(), finished, []
+
+    def close(self, finished: int) -> None:
+        """End the current window at ``finished`` items and start the next."""
+        cpu = time.process_time()
+        self.readings.append((cpu - self.cpu) / max(finished - self.finished, 1))
+        self.cpu, self.finished = cpu, finished
+
+    def median_us(self, finished: int) -> float:
+        """The median reading, in microseconds; one reading over everything if the measured
+        stretch was shorter than a window."""
+        if not self.readings:
+            self.close(finished)
+        return 1e6 * statistics.median(self.readings)
+
+
 async def measure_engine(conc: int, seconds: float, warmup: float) -> dict:
     sim = provider()
     cfg = gl.benchmark_overrides(gl.adaptive_config(N_EXAMPLES, "aggressive", conc), conc)
@@ -70,22 +92,18 @@ async def measure_engine(conc: int, seconds: float, warmup: float) -> dict:
     await asyncio.sleep(warmup)
     calls0, refl0 = pipe.finished_calls, pipe.reflections
     sampled0 = sim.stats.latency_seconds.get(TASK_MODEL, 0.0), sim.stats.calls.get(TASK_MODEL, 0)
-    cpu0, t0 = time.process_time(), time.perf_counter()
+    t0 = time.perf_counter()
     samples = starved = 0
     in_flight_sum = 0
-    # CPU per evaluation per window of WINDOW_SAMPLES samples: a shared machine makes single
-    # readings jumpy, and the median of several is what is reported.
-    window_cpu, window_evals, per_window = time.process_time(), pipe.finished_calls, []
+    windows = CpuWindows(pipe.finished_calls)
     while not run.done() and time.perf_counter() - t0 < seconds - warmup - 0.5:
         await asyncio.sleep(SAMPLE_EVERY)
         samples += 1
         in_flight_sum += pipe.in_flight
         starved += pipe.in_flight < conc and not pipe._heap
         if samples % WINDOW_SAMPLES == 0:
-            done = pipe.finished_calls - window_evals
-            per_window.append((time.process_time() - window_cpu) / max(done, 1))
-            window_cpu, window_evals = time.process_time(), pipe.finished_calls
-    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            windows.close(pipe.finished_calls)
+    wall, cpu_us = time.perf_counter() - t0, windows.median_us(pipe.finished_calls)
     evals, reflections = pipe.finished_calls - calls0, pipe.reflections - refl0
     latency = (sim.stats.latency_seconds[TASK_MODEL] - sampled0[0]) / (
         sim.stats.calls[TASK_MODEL] - sampled0[1]
@@ -98,7 +116,7 @@ async def measure_engine(conc: int, seconds: float, warmup: float) -> dict:
         "mean_latency_s": latency,
         "utilization": in_flight_sum / max(samples, 1) / conc,
         "starved": starved / max(samples, 1),
-        "cpu_us_per_eval_total": 1e6 * statistics.median(per_window or [cpu / max(evals, 1)]),
+        "cpu_us_per_eval_total": cpu_us,
         "evals": evals,
         "reflections": reflections,
         "candidates": result.candidates,
@@ -126,14 +144,14 @@ async def measure_provider(conc: int, seconds: float, warmup: float) -> dict:
     workers = [asyncio.ensure_future(worker(k)) for k in range(conc)]
     await asyncio.sleep(warmup)
     t0 = time.perf_counter()
-    window_cpu, window_done, per_window = time.process_time(), done, []
+    windows = CpuWindows(done)
     while time.perf_counter() - t0 < seconds - warmup - 0.5:
         await asyncio.sleep(SAMPLE_EVERY * WINDOW_SAMPLES)
-        per_window.append((time.process_time() - window_cpu) / max(done - window_done, 1))
-        window_cpu, window_done = time.process_time(), done
+        windows.close(done)
+    cpu_us = windows.median_us(done)
     stop = True
     await asyncio.gather(*workers)
-    return {"cpu_us_per_call": 1e6 * statistics.median(per_window)}
+    return {"cpu_us_per_call": cpu_us}
 
 
 def _measure(kind: str, conc: int, seconds: float, warmup: float) -> dict:
@@ -177,7 +195,6 @@ def main() -> None:
         "--repeats", type=int, default=5, help="(engine, provider) pairs per concurrency"
     )
     args = ap.parse_args()
-    raise_fd_limit(8192)
     rows = []
     # The engine and the bare loop run side by side, in two processes over the same seconds,
     # so what the shared machine does to one it does to the other.
@@ -193,14 +210,13 @@ def main() -> None:
                 calls_per_eval = 1 + row["reflections"] / max(row["evals"], 1)
                 row["cpu_us_per_eval"] = row["cpu_us_per_eval_total"] - task_us * calls_per_eval
                 pairs.append(row)
-            row = {
+            row = {"in_flight": conc} | {
                 key: statistics.median(p[key] for p in pairs)
                 for key in pairs[0]
                 if key not in ("in_flight", "candidates")
             }
             orchestration = sorted(p["cpu_us_per_eval"] for p in pairs)
-            spread = (orchestration[0], orchestration[-1])
-            row |= {"in_flight": conc, "cpu_us_per_eval_range": spread}
+            row["cpu_us_per_eval_range"] = (orchestration[0], orchestration[-1])
             rows.append(row)
             print(
                 f"{conc:5d} in flight: {row['evals_per_s']:7.1f} evals/s  eff {row['eff']:.3f}  "

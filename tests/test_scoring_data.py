@@ -72,7 +72,7 @@ def test_score_prompt_retries_failed_calls_and_scores_lost_ones_zero():
 
     prompt = good_prompt()
     clean, _ = held_out(prompt)
-    # A 5xx on a third of the attempts: the retries recover every call, as in a run.
+    # A 5xx on 30% of the attempts: the retries recover every call, as in a run.
     flaky = SimProvider(faults=Faults(p_5xx=0.3), seed=1)
     assert held_out(prompt, flaky, task_model="sim-task")[0] == clean
     assert flaky.stats.faults["5xx"] > 5

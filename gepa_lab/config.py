@@ -46,15 +46,21 @@ def _check_bool(name: str, value: object) -> None:
         raise _fail(name, value, "must be a bool (True or False)")
 
 
+# Fewest examples on a partial rung: a verdict on one or two examples separates no one (GEPA's
+# acceptance test uses minibatches of three).
+MIN_RUNG_EXAMPLES = 3
+
+
 def _distinct_rungs(shards: Sequence[float], n_examples: int) -> list[tuple[float, int]]:
-    """(fraction, example count) per rung, skipping a rung the same size as the one before.
+    """(fraction, example count) per rung, at least MIN_RUNG_EXAMPLES each, skipping a rung
+    the same size as the one before.
 
     Two rungs with the same example count would evaluate the same examples twice and add a
     promotion decision that carries no new information.
     """
     rungs: list[tuple[float, int]] = []
     for fraction in shards:
-        count = min(n_examples, max(1, round(fraction * n_examples)))
+        count = min(n_examples, max(MIN_RUNG_EXAMPLES, round(fraction * n_examples)))
         if rungs and count == rungs[-1][1]:
             continue
         rungs.append((fraction, count))

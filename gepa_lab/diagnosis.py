@@ -94,7 +94,20 @@ def diagnose(run: RunResult) -> list[Finding]:
         if timeline is not None and len(timeline) > 1 and len(run.rung_sizes) > 1:
             idle = (timeline["in_flight"] < limit / 2) & (timeline["queued"] == 0)
             starved = _weighted(timeline, idle & (timeline["mutating"] > 0))
-        if starved > STARVED_SHARE:
+        events = run.events
+        repeats = int((events["event"] == "duplicate").sum()) if len(events) else 0
+        if starved > STARVED_SHARE and repeats > run.reflection_calls / 2:
+            found.append(
+                Finding(
+                    "repeating reflections",
+                    True,
+                    f"for {starved:.0%} of the run, half the slots were idle while the "
+                    f"evaluators waited for reflections, and {repeats} of the "
+                    f"{run.reflection_calls} reflections repeated a known candidate: the "
+                    "reflection model's new ideas, not the mutation buffer, set the pace.",
+                )
+            )
+        elif starved > STARVED_SHARE:
             found.append(
                 Finding(
                     "mutation starvation",
@@ -144,7 +157,11 @@ def diagnose(run: RunResult) -> list[Finding]:
                 f"{run.pruned_first_rung:.0%} of the candidates at the first rung.",
             )
         )
-    found.extend(Finding("warning", True, w) for w in run.warnings)
+    for w in run.warnings:
+        if w.startswith("exhausted: "):  # why the run ended, before anything else
+            found.insert(0, Finding("exhausted", True, w.removeprefix("exhausted: ")))
+        else:
+            found.append(Finding("warning", True, w))
     return sorted(found, key=lambda f: not f.limiting)
 
 

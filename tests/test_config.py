@@ -164,7 +164,9 @@ def test_rung_sizes_small_sets_are_distinct_positive_and_end_at_n(n: int) -> Non
 
 
 def test_rung_sizes_for_five_examples() -> None:
-    assert Config().rung_sizes(5) == (1, 5)
+    # A partial rung has at least three examples: a verdict on one separates nothing.
+    assert Config().rung_sizes(5) == (3, 5)
+    assert Config().rung_sizes(2) == (2,)
 
 
 def test_rung_sizes_drops_rung_equal_to_the_full_set() -> None:

@@ -2,6 +2,8 @@
 
 import random
 
+import pytest
+
 from gepa_lab.engine.ladder import Ladder
 
 
@@ -106,3 +108,27 @@ def test_a_probe_needs_a_gain_over_the_parent_whatever_eps_allows():
     # without need_gain the same tie passes, and eps lets a small loss through
     assert lad.decide(3, 0, 0.0, parent_id=0, parent_score=0.0).promote
     assert lad.decide(4, 0, 0.2, parent_id=0, parent_score=0.5).promote
+
+
+def test_a_small_early_cohort_does_not_decide_and_spends_no_credit():
+    lad = Ladder(3, 0.6, 0.0, None, 0, min_cohort=4)
+    # The first four are judged against their parents only: lower scores with no parent bar
+    # pass, one behind its parent does not.
+    assert [lad.decide(i, 0, s).promote for i, s in enumerate([1.0, 0.9, 0.8])] == [True] * 3
+    assert lad.decide(3, 0, 0.0, parent_id=0, parent_score=0.5).reason == "parent"
+    # Their promotions spent no credit: the fifth result (the first ranked) has its place.
+    assert lad.decide(4, 0, 1.0, parent_id=0, parent_score=0.5).promote
+    # Without the warm-up a cohort of two decides: the second is pruned at once.
+    strict = Ladder(3, 0.6, 0.0, None, 0)
+    assert [strict.decide(i, 0, s).promote for i, s in enumerate([1.0, 0.9])] == [True, False]
+
+
+def test_a_dominant_result_is_promoted_whatever_its_rank_or_the_credit():
+    lad = Ladder(3, 0.6, 0.0, None, 0)
+    for i in range(10):
+        lad.decide(i, 0, 1.0)  # a cohort of perfect scores: the credit is spent
+    assert not lad.decide(10, 0, 0.5, parent_id=0, parent_score=0.0).promote
+    got = lad.decide(11, 0, 0.5, parent_id=0, parent_score=0.0, dominant=True)
+    assert got.promote and got.reason == "dominant"
+    with pytest.raises(ValueError, match="min_cohort=-1"):
+        Ladder(3, 0.6, 0.0, None, 0, min_cohort=-1)

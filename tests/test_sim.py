@@ -9,7 +9,7 @@ from gepa_lab.adapter import extract_instruction, reflection_prompt
 from gepa_lab.engine.candidate import Trace
 from gepa_lab.provider import ChatRequest
 from gepa_lab.scoring import FORMAT_FEEDBACK, score_answer
-from gepa_lab.sim import Latency, SimProvider, decode, p_correct, synthetic_aime
+from gepa_lab.sim import REFLECTION_MODEL, Latency, SimProvider, decode, p_correct, synthetic_aime
 from gepa_lab.sim.reflection_model import reflect
 from gepa_lab.sim.skills import FORMAT, HABITS, SKILLS
 from gepa_lab.sim.task_model import answer
@@ -149,3 +149,29 @@ def test_virtual_time_jumps_and_detects_nothing_left_to_wait_for(monkeypatch):
 
     with pytest.raises(RuntimeError, match="nothing scheduled"):
         run_virtual(stuck)
+
+
+def test_the_deterministic_reflection_model_answers_an_identical_request_identically():
+    ex = synthetic_aime(30, seed=4)
+    traces = [
+        (e, Trace(0.0, out, score_answer(out, e.answer).feedback))
+        for e, out in ((e, answer(SEED, e.problem)) for e in ex[:6])
+    ]
+    first, other = reflection_prompt(SEED, traces[:3]), reflection_prompt(SEED, traces[3:])
+
+    async def replies(mode):
+        provider = SimProvider(time_scale=0, reflection=mode)
+        out = []
+        for seed in range(12):
+            for prompt in (first, other):
+                request = ChatRequest(REFLECTION_MODEL, (("user", prompt),), 1.0, None, seed)
+                out.append((prompt, (await provider.complete(request)).text))
+        return out
+
+    fixed = asyncio.run(replies("deterministic"))
+    assert len({text for prompt, text in fixed if prompt == first}) == 1  # seed ignored
+    assert len({text for _, text in fixed}) == 2  # another request, another reply
+    sampled = asyncio.run(replies("stochastic"))
+    assert len({text for prompt, text in sampled if prompt == first}) > 1
+    with pytest.raises(ValueError, match=r"reflection='greedy'.*deterministic"):
+        SimProvider(reflection="greedy")

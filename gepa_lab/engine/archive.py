@@ -125,14 +125,23 @@ class Archive:
         self._front = {i: counts[i] for i in kept}
         return self._front
 
-    def select_parent(self, rng: random.Random) -> Candidate | None:
+    def select_parent(self, rng: random.Random, breadth: int = 0) -> Candidate | None:
         """A parent to reflect on, or None if no candidate is eligible now.
 
         Eligible: not resting and with a failure to reflect on. From the Pareto front when any
         candidate has completed the full set; before that, from the candidates furthest up the
         ladder (so the first mutations need not wait for the seed's full evaluation).
+        ``breadth`` widens the pool when every usual parent's reflections repeat: 1 = every
+        completed candidate, 2 = every candidate evaluated on anything (pruned ones too),
+        each weighted by its examples solved plus one.
         """
-        if self.completed:
+        if breadth:
+            pool = [
+                (c, 1 + sum(t.score for t in c.traces if t is not None))
+                for c in (self.completed if breadth == 1 else self.candidates.values())
+                if c.rung >= 0 and c.id not in self.resting and self._has_failure(c)
+            ]
+        elif self.completed:
             front = self.pareto_front()
             pool = [
                 (self.candidates[i], w)

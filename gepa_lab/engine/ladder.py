@@ -22,6 +22,14 @@ waits for a full bracket. Here a result is promoted when
    candidate's score as the bar, to be beaten outright (``need_gain``) unless the parent is
    the best: the full set is for candidates that could become the best.
 
+Two exceptions keep a small cohort or a clear winner from being cut by chance. The first
+``min_cohort`` results on a rung are judged by rule 3 alone, and their promotions spend no
+credit: the quantile of two or three coarse scores says nothing, and on a small data set the
+first arrivals would otherwise use up the rung's allowance so that the next child is pruned
+whatever it scores. And a ``dominant`` result (the pipeline's word for a child at least as good
+as its parent and the best candidate on every example they share, and better than each on
+some) is always promoted.
+
 Two convergence rules stop the ladder from pruning everything, each spending the credit of the
 rung it promotes from. With ``enable_rung_convergence`` a rung whose last
 ``convergence_patience`` arrivals were all pruned promotes its best pruned candidate. With
@@ -41,7 +49,7 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True, slots=True)
 class Decision:
     promote: bool
-    reason: str  # quantile | credit | parent | promoted | completed
+    reason: str  # quantile | credit | parent | promoted | dominant | completed
     forced: tuple[tuple[int, int], ...] = ()  # (candidate id, rung it was pruned at) to promote now
 
 
@@ -51,7 +59,8 @@ class _Rung:
     arrivals: deque[float] = field(default_factory=deque)  # the cohort in arrival order
     pruned: list[tuple[float, int]] = field(default_factory=list)  # (score, id), waiting
     prune_streak: int = 0
-    arrived: int = 0  # results judged here, for the promotion credit
+    judged: int = 0  # results judged here
+    arrived: int = 0  # results judged here after the first min_cohort, for the promotion credit
     promoted: int = 0  # promotions from here, on merit or forced
 
 
@@ -72,7 +81,11 @@ class Ladder:
         lineage_patience: int,
         rng: random.Random | None = None,
         cohort_window: int | None = None,
+        min_cohort: int = 0,
     ) -> None:
+        if min_cohort < 0:
+            raise ValueError(f"Ladder.min_cohort={min_cohort} is invalid: must be >= 0")
+        self.min_cohort = min_cohort
         self.rng = rng or random.Random(0)
         self.window = cohort_window
         self.n_rungs = n_rungs
@@ -100,13 +113,15 @@ class Ladder:
         parent_score: float | None = None,
         child_score_same: float | None = None,
         need_gain: bool = False,
+        dominant: bool = False,
     ) -> Decision:
         """Judge a result that just finished ``rung``.
 
         ``child_score_same``/``parent_score`` are both measured on the examples the two share
         (defaults: ``score``); without a parent score only the cohort cut applies. With
         ``need_gain`` the child must beat its parent there outright (GEPA's acceptance test on
-        the examples it was made to fix), ``eps_improve`` aside.
+        the examples it was made to fix), ``eps_improve`` aside. A ``dominant`` result is
+        promoted whatever its rank.
         """
         if rung == self.n_rungs - 1:
             return Decision(False, "completed")
@@ -115,19 +130,26 @@ class Ladder:
         r.arrivals.append(score)
         if self.window is not None and len(r.arrivals) > self.window:
             r.scores.pop(bisect.bisect_left(r.scores, r.arrivals.popleft()))
-        r.arrived += 1
+        warming = r.judged < self.min_cohort  # too few results for a quantile to mean much
+        r.judged += 1
+        if not warming:
+            r.arrived += 1
         n = len(r.scores)
         better = n - bisect.bisect_right(r.scores, score)
         tied = bisect.bisect_right(r.scores, score) - bisect.bisect_left(r.scores, score) - 1
         promote, reason = True, "promoted"
         places_left = math.ceil((1.0 - self.quantile) * n - 1e-9) - better
-        if places_left <= 0 or (
+        if dominant:
+            reason = "dominant"
+        elif warming:
+            pass
+        elif places_left <= 0 or (
             places_left <= tied and self.rng.random() * (tied + 1) >= places_left
         ):
             promote, reason = False, "quantile"
         elif self._credit(rung) <= 0:
             promote, reason = False, "credit"
-        elif parent_score is not None:
+        if promote and not dominant and parent_score is not None:
             mine = score if child_score_same is None else child_score_same
             if need_gain:
                 behind = mine <= parent_score + 1e-12
@@ -138,7 +160,7 @@ class Ladder:
 
         forced: list[tuple[int, int]] = []
         if promote:
-            r.promoted += 1
+            r.promoted += not warming
             r.prune_streak = 0
             if parent_id is not None:
                 self._lineages[parent_id] = _Lineage()  # re-armed, streak reset

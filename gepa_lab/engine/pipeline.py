@@ -36,7 +36,7 @@ from ..usage import Usage
 from .archive import Archive, evidence_score
 from .bandit import StrategyBandit
 from .candidate import Candidate, Status, Trace
-from .ladder import Ladder
+from .ladder import Decision, Ladder
 from .merge import merge_components
 
 
@@ -68,14 +68,42 @@ def wilson_lower_bound(mean: float, n: int, confidence: float) -> float:
     return (centre - spread) / (1 + z * z / n)
 
 
+def _window(order: Sequence[int], turn: int, k: int) -> list[int]:
+    """``k`` items of ``order`` (all of it if shorter) starting ``turn * k`` items in, wrapping
+    around: turn after turn the window walks the whole list."""
+    if k <= 0 or not order:
+        return []
+    if k >= len(order):
+        return list(order)
+    start = turn * k % len(order)
+    return [order[(start + i) % len(order)] for i in range(k)]
+
+
+def _dominates(cand: Candidate, positions: Sequence[int], rivals: Sequence[Candidate]) -> bool:
+    """True if ``cand`` scores at least as well as each rival on every one of ``positions``
+    the rival was evaluated on, and better on at least one: evidence no ranking should
+    overrule. False if it shares no example with some rival."""
+    for rival in rivals:
+        shared = [p for p in positions if rival.traces[p] is not None]
+        diffs = [cand.traces[p].score - rival.traces[p].score for p in shared]  # type: ignore[union-attr]
+        if not diffs or min(diffs) < -1e-12 or max(diffs) <= 1e-12:
+            return False
+    return True
+
+
 class UserCodeError(RuntimeError):
     """A user function the adapter calls (a feedback function) failed: the run stops with
     this error, where a failed LLM call only fails one evaluation."""
 
 
 DUPLICATES_TO_REST = 4
-DUPLICATE_STREAK_TO_STOP = 200
+# Rounds of escalation when every parent rests: the first MORE_EXAMPLES rounds each show one
+# more example per reflection; the next ones widen the parents to every completed candidate,
+# then to every evaluated one. A run whose last round made nothing new ends "exhausted".
+MORE_EXAMPLES = 4
+MAX_ESCALATION = MORE_EXAMPLES + 2
 ALL_PRUNED_WARNING = 50  # consecutive judgements without a promotion before the run warns
+MIN_COHORT = 4  # results on a rung judged before its cohort cut applies (see Ladder)
 
 
 @dataclass(slots=True, eq=False)
@@ -135,6 +163,7 @@ class Pipeline:
             config.lineage_patience,
             random.Random(f"{stream}/ladder"),
             config.cohort_window,
+            MIN_COHORT,
         )
         self.archive = Archive(len(self.examples))
         self.log = EventLog()
@@ -150,8 +179,13 @@ class Pipeline:
         self._done = asyncio.Event()
         self._next_id = island
         self._mutation_seq = 0
-        self._component_turn: dict[int, int] = {}
-        self._duplicate_streak = 0  # reflections in a row that gave only known texts
+        self._turn: dict[int, int] = {}  # parent id -> reflections asked of it so far
+        self._last_strategy: dict[int, str] = {}  # parent id -> strategy of its last reflection
+        # Escalation (see _escalate): each round shows one more example per reflection; the
+        # new candidates made since the last round say whether escalating still pays.
+        self.escalation = 0
+        self._new_since_wake = 0
+        self._repeats = 0  # reflections that gave only known texts, for the exhausted message
 
         # live counters (all back to zero at the end)
         self.in_flight = 0  # task-model calls
@@ -486,37 +520,13 @@ class Pipeline:
     def _judge(
         self, cand: Candidate, rung: int, positions: Sequence[int], score: float, t: float
     ) -> None:
-        parent = self.archive.candidates.get(cand.parent_id) if cand.parent_id is not None else None
-        parent_score = child_same = None
-        probe = need_gain = rung == 0 and bool(cand.probe)
-        if parent is not None and probe:
-            # GEPA's acceptance test: a child must fix some of what it was made to fix.
-            parent_score, child_same = parent.mean_over(cand.probe), score
-        elif parent is not None:
-            shared = min(self.sizes[rung], parent.prefix_evaluated(self.sizes))
-            if shared:
-                parent_score, child_same = parent.mean_score(shared), cand.mean_score(shared)
-        best = self.archive.best
-        if (
-            self.cfg.incumbent_gate
-            and not probe
-            and rung == len(self.sizes) - 2
-            and best is not None
-            and best is not parent
-        ):
-            # The bar to the full set is the higher of the parent's and the incumbent's score
-            # on the prefix they share (the incumbent has been evaluated on everything), and
-            # the child must score above it, as GEPA's acceptance test asks. A child of the
-            # incumbent itself needs only match it (the parent rule): a small rewording of the
-            # best text mostly ties it on a small prefix.
-            size = self.sizes[rung]
-            bar = best.mean_score(size)
-            if parent_score is None or bar > parent_score:
-                parent_score, child_same = bar, cand.mean_score(size)
-            need_gain = True
-        decision = self.ladder.decide(
-            cand.id, rung, score, cand.parent_id, parent_score, child_same, need_gain=need_gain
-        )
+        if cand.parent_id is None:
+            # A seed is the baseline, not a contestant: it always goes on, and neither enters
+            # a rung's cohort nor spends its promotion credit (on a small data set it would
+            # leave none for the first child).
+            decision = Decision(True, "seed")
+        else:
+            decision = self._decide(cand, rung, positions, score)
         strategy = self._strategy_of.pop(cand.id, None)
         if strategy is not None:
             self.bandit.update(strategy, decision.promote)
@@ -549,6 +559,43 @@ class Pipeline:
             )
             self.archive.rung_finished(forced, full=False)
             self._enqueue(forced, forced_rung + 1)
+
+    def _decide(
+        self, cand: Candidate, rung: int, positions: Sequence[int], score: float
+    ) -> Decision:
+        """The ladder's verdict on a child that finished ``rung``, with the bars it must pass:
+        its parent on the examples they share (on its probe: beaten outright, GEPA's acceptance
+        test) and, at the last partial rung, the best candidate too (beaten outright: a tie
+        says nothing worth the full set's calls)."""
+        parent = self.archive.candidates[cand.parent_id]  # type: ignore[index]
+        best = self.archive.best
+        parent_score = child_same = None
+        probe = need_gain = rung == 0 and bool(cand.probe)
+        if probe:
+            parent_score, child_same = parent.mean_over(cand.probe), score
+        else:
+            shared = min(self.sizes[rung], parent.prefix_evaluated(self.sizes))
+            if shared:
+                parent_score, child_same = parent.mean_score(shared), cand.mean_score(shared)
+        if self.cfg.incumbent_gate and rung == len(self.sizes) - 2 and best is not None:
+            # The bar to the full set is the higher of the parent's and the incumbent's score
+            # on these examples (the incumbent has been evaluated on everything), to be beaten
+            # outright, as GEPA's acceptance test asks; matched, where it is perfect already.
+            bar = best.mean_over(positions)
+            if parent_score is None or bar > parent_score:
+                parent_score, child_same = bar, score
+            need_gain = parent_score < 1.0 - 1e-12
+        rivals = [parent] if best is None or best is parent else [parent, best]
+        return self.ladder.decide(
+            cand.id,
+            rung,
+            score,
+            cand.parent_id,
+            parent_score,
+            child_same,
+            need_gain=need_gain,
+            dominant=_dominates(cand, positions, rivals),
+        )
 
     def _watch_pruning(self, promoted: bool, reason: str, t: float) -> None:
         """Warn once when every candidate is being pruned: the ladder has stopped learning and
@@ -597,33 +644,51 @@ class Pipeline:
         if self.stopping:
             return
         while not self._calls_spent() and self._wants_mutation():
-            parent = self.archive.select_parent(self.rng)
-            if parent is None and self._may_wake():
-                self.archive.wake()
-                parent = self.archive.select_parent(self.rng)
+            parent = self.archive.select_parent(self.rng, self._breadth)
+            if parent is None and self._escalate():
+                parent = self.archive.select_parent(self.rng, self._breadth)
             if parent is None:
                 return
             self._launch_mutation(parent)
 
-    def _may_wake(self) -> bool:
-        """Every parent rests and nothing in flight can change that: let them all try again
-        (a repeating reflection model still has its rare new ideas, and the budget is there to
-        be spent), unless the last DUPLICATE_STREAK_TO_STOP reflections all repeated known
-        texts: then the reflection model has nothing new to say and the run is exhausted."""
-        if not self.archive.resting or self.in_flight or self.mutating:
+    def _escalate(self) -> bool:
+        """Every parent rests (its reflections repeat known texts) and nothing in flight can
+        change that. Escalate instead of giving up: merge front members not merged yet (no
+        LLM call), else wake every parent for another round in which each reflection shows one
+        more example than the last round did (different minibatches, different requests: a
+        model at temperature 0 answers an identical request identically), and after
+        MORE_EXAMPLES such rounds, in which parents come from a wider pool. True if parents
+        were woken. After MAX_ESCALATION rounds of which the last made nothing new, the
+        reflection model has nothing new to say on any evidence tried: the run is exhausted
+        (see :meth:`_check_idle`), and says so."""
+        if not self.archive.resting or self.in_flight or self.mutating or self._heap:
             return False
-        return self._duplicate_streak < DUPLICATE_STREAK_TO_STOP
+        if self.cfg.use_merge:
+            n = len(self.examples)
+            for cand_id in list(self.archive.pareto_front()):
+                self._maybe_merge(self.archive.candidates[cand_id], n, self.now())
+            if self._heap:
+                self._loop.call_soon(self._pump)  # type: ignore[union-attr]
+                return False
+        if self._new_since_wake == 0:
+            if self.escalation >= MAX_ESCALATION:
+                return False
+            self.escalation += 1
+        self._new_since_wake = 0
+        self.archive.wake()
+        self.log.add(self.now(), "escalate", None, None, self.escalation)
+        return True
 
     def _launch_mutation(self, parent: Candidate) -> None:
         names = list(parent.components)
-        turn = self._component_turn.get(parent.id, 0)
-        self._component_turn[parent.id] = turn + 1
+        turn = self._turn.get(parent.id, 0)
+        self._turn[parent.id] = turn + 1
         component = names[turn % len(names)]  # round-robin over components
-        picked, probe = self._reflection_positions(parent)
+        picked, probe = self._reflection_positions(parent, turn // len(names))
         batch = [(self.examples[p], parent.traces[p]) for p in sorted(picked)]
         seed = self.cfg.seed * 1_000_003 + self._mutation_seq
         self._mutation_seq += 1
-        strategy = self.bandit.choose()
+        strategy = self._strategy_for(parent)
         self.mutating += 1
         self.cands_in_flight += 1
         self.log.add(self.now(), "mutation_start", None, parent.id)
@@ -633,22 +698,69 @@ class Pipeline:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _reflection_positions(self, parent: Candidate) -> tuple[list[int], tuple[int, ...]]:
-        """Failed examples to show the reflection model, and the child's probe.
+    @property
+    def _breadth(self) -> int:
+        """How wide the parent pool is (Archive.select_parent): escalation past MORE_EXAMPLES."""
+        return max(0, self.escalation - MORE_EXAMPLES)
 
-        The probe is the child's first rung: as many of the parent's failures as the first
-        rung has examples, starting with those the reflection model saw. A child that fixes
-        none of them is no improvement (GEPA's acceptance test), and children are ranked by
-        how much of them they fix: on the failures the signal is strong, where a small shared
-        prefix is mostly examples every candidate solves and its verdict is a lottery."""
-        failed = [p for p, t in enumerate(parent.traces) if t is not None and t.score < 1]
-        shown = self._pick(failed, self.cfg.reflection_minibatch_size)
+    def _strategy_for(self, parent: Candidate) -> str:
+        """The bandit's choice, unless the parent's last reflections repeated known texts:
+        then the next strategy in turn, so a repeat is not asked again the same way."""
+        names = self.cfg.mutation_strategies
+        last = self._last_strategy.get(parent.id)
+        if parent.duplicates and last is not None and len(names) > 1:
+            strategy = names[(names.index(last) + 1) % len(names)]
+        else:
+            strategy = self.bandit.choose()
+        self._last_strategy[parent.id] = strategy
+        return strategy
+
+    def _reflection_positions(
+        self, parent: Candidate, turn: int
+    ) -> tuple[list[int], tuple[int, ...]]:
+        """Examples to show the reflection model, and the child's probe.
+
+        Shown: ``reflection_minibatch_size`` (plus the escalation level) of the parent's
+        examples, failures first, filled up with successes when failures are fewer, and one
+        success more once its reflections have repeated. Each list is walked in a fixed
+        shuffled order per parent, a window further at each turn, so successive requests for
+        one parent show different examples (GEPA varies its minibatches over the training set
+        for the same reason): a deterministic reflection model would otherwise be asked the
+        same thing again and again.
+
+        The probe is the child's first rung: every shown example (the minibatch the child was
+        made from, as in GEPA's acceptance test), then more of the parent's failures up to the
+        first rung's size. A child must beat its parent there outright, and children are ranked
+        by their score on it: on the failures the signal is strong, where a small shared prefix
+        is mostly examples every candidate solves and its verdict is a lottery."""
+        k = self.cfg.reflection_minibatch_size + min(self.escalation, MORE_EXAMPLES)
+        failed, passed = [], []
+        for p, t in enumerate(parent.traces):
+            if t is not None:
+                (failed if t.score < 1 else passed).append(p)
+        rng = random.Random(f"{self.cfg.seed}/shown/{parent.id}")
+        shown_failed = self._fair_window(failed, rng, turn, k)
+        extra = k - len(shown_failed) + (parent.duplicates > 0)
+        shown = shown_failed + self._fair_window(passed, rng, turn, extra)
         if len(self.sizes) == 1:
             return shown, ()
-        size = self.sizes[0]
-        probe = shown[:size]
-        probe += self._pick([p for p in failed if p not in shown], size - len(probe))
+        rest = [p for p in failed if p not in shown_failed]
+        probe = shown + self._pick(rest, max(0, self.sizes[0] - len(shown)))
         return shown, tuple(sorted(probe))
+
+    def _fair_window(
+        self, positions: list[int], rng: random.Random, turn: int, k: int
+    ) -> list[int]:
+        """The ``turn``-th window of ``k`` of ``positions`` in a shuffled order, from those
+        outside every partial rung's prefix while there are ``k`` of them: the prefixes are
+        shared tests, and a child made to fix an example there would pass them unfairly."""
+        fair = self.sizes[-2] if len(self.sizes) > 1 else 0
+        outside = [p for p in positions if p >= fair]
+        inside = [p for p in positions if p < fair]
+        rng.shuffle(outside)
+        rng.shuffle(inside)
+        picked = _window(outside, turn, k)
+        return picked + _window(inside, turn, k - len(picked))
 
     def _pick(self, positions: list[int], k: int) -> list[int]:
         """Up to ``k`` of ``positions`` at random, outside every partial rung's prefix when
@@ -693,7 +805,7 @@ class Pipeline:
                 if child is not None:
                     self._strategy_of[child.id] = strategy
                     child.probe = probe
-                    self._duplicate_streak = 0
+                    self._new_since_wake += 1
                     parent.children += 1
                     self.log.add(self.now(), "mutation", child.id, parent.id)
                     self._enqueue(child, 0)
@@ -713,7 +825,7 @@ class Pipeline:
         itself turns the mutation pipeline into a loop of wasted calls, which starves the
         evaluators outright when the provider's rate limit is the bottleneck."""
         parent.duplicates += 1
-        self._duplicate_streak += 1
+        self._repeats += 1
         repeating = parent.duplicates >= DUPLICATES_TO_REST
         if repeating and parent.duplicates > 2 * parent.children and self.archive.rest(parent):
             self.log.add(self.now(), "parent_rested", parent.id, parent.parent_id)
@@ -728,7 +840,30 @@ class Pipeline:
         if self._calls_spent():
             self._stop("budget")
         elif not self.mutating and not self._heap:
+            self._exhausted()
             self._stop("exhausted")
+
+    def _exhausted(self) -> None:
+        """Say in words why the run ended with budget left: what was tried and repeated."""
+        if not self.archive.candidates:
+            message = "no candidate to evaluate: every seed was a duplicate"
+        elif self.archive.resting:
+            examples = self.cfg.reflection_minibatch_size + MORE_EXAMPLES
+            message = (
+                f"the reflection model ran out of new ideas: {self._repeats} of its replies "
+                f"repeated known candidates, and in the end they did so for every candidate "
+                f"evaluated, with each mutation strategy and minibatches of up to {examples} "
+                f"examples, after {self.escalation} rounds of escalation. A more varied "
+                f"reflection model (a higher temperature), more training data or other seeds "
+                f"may help; a larger budget will not."
+            )
+        else:
+            message = (
+                "no candidate has a failure left to reflect on: every evaluated candidate "
+                "scored the maximum on every example it was evaluated on"
+            )
+        self.warnings.append(f"exhausted: {message}")
+        self.log.add(self.now(), "warning")
 
     def _snapshot(self, t: float) -> None:
         try:

@@ -5,11 +5,12 @@ Deterministic and offline. Every result produced with it is a simulation and is 
 
 from .dataset import decode, synthetic_aime
 from .latency import Latency
-from .provider import REFLECTION_MODEL, TASK_MODEL, SimProvider
+from .provider import REFLECTION_MODEL, REFLECTION_MODES, TASK_MODEL, SimProvider
 from .task_model import p_correct
 
 __all__ = [
     "REFLECTION_MODEL",
+    "REFLECTION_MODES",
     "TASK_MODEL",
     "Latency",
     "SimProvider",

@@ -7,7 +7,7 @@ import asyncio
 
 from .faults import Faults
 from .latency import Latency
-from .provider import SimProvider
+from .provider import REFLECTION_MODES, SimProvider
 from .rate_limits import RateLimits
 from .server import ServerConfig, SimServer, serve
 
@@ -37,6 +37,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     s.add_argument("--time-scale", type=float, default=1.0, help="multiply every latency")
     s.add_argument("--api-key", default=None, help="require this key (401 otherwise)")
+    s.add_argument(
+        "--reflection",
+        choices=REFLECTION_MODES,
+        default="stochastic",
+        help="deterministic: an identical reflection request gets an identical reply "
+        "(temperature 0, a caching proxy)",
+    )
     args = ap.parse_args(argv)
     try:
         config = ServerConfig(
@@ -44,7 +51,11 @@ def main(argv: list[str] | None = None) -> None:
             Faults(args.p_5xx, args.p_timeout, args.p_malformed, args.p_truncated),
             api_key=args.api_key,
         )
-        provider = SimProvider(Latency("uniform", *args.latency), time_scale=args.time_scale)
+        provider = SimProvider(
+            Latency("uniform", *args.latency),
+            time_scale=args.time_scale,
+            reflection=args.reflection,
+        )
     except ValueError as exc:
         ap.error(str(exc))
     asyncio.run(_serve_forever(SimServer(provider, config), args.host, args.port))

@@ -15,6 +15,10 @@ from .task_model import answer
 
 TASK_MODEL = "sim-task"
 REFLECTION_MODEL = "sim-reflect"
+# How the reflection model draws: "stochastic" from the request and its seed (a sampling
+# model), "deterministic" from the request alone, seed and temperature ignored (a model at
+# temperature 0, or any caching proxy: an identical request gets an identical reply).
+REFLECTION_MODES = ("stochastic", "deterministic")
 
 
 @dataclass
@@ -38,6 +42,7 @@ class SimProvider:
     in process (so on the virtual clock too): a rate-limited call raises
     :class:`~gepa_lab.provider.RateLimited` at once, a fault raises
     :class:`~gepa_lab.provider.TransientError` (a timeout only after ``timeout_seconds``).
+    ``reflection`` is one of :data:`REFLECTION_MODES`.
     """
 
     def __init__(
@@ -48,7 +53,13 @@ class SimProvider:
         seed: int = 0,
         rate_limits: RateLimits | None = None,
         faults: Faults | None = None,
+        reflection: str = "stochastic",
     ) -> None:
+        if reflection not in REFLECTION_MODES:
+            raise ValueError(
+                f"SimProvider.reflection={reflection!r} is invalid: use one of {REFLECTION_MODES}"
+            )
+        self.reflection = reflection
         if time_scale < 0:
             raise ValueError(f"SimProvider.time_scale={time_scale} is invalid: must be >= 0")
         self.task_latency = task_latency
@@ -69,7 +80,8 @@ class SimProvider:
             u = unit("latency", self.seed, request.system, request.user)
             delay = self.task_latency.sample(u)
         elif request.model == REFLECTION_MODEL:
-            text = reflect(request.user, request.seed)
+            seed = request.seed if self.reflection == "stochastic" else None
+            text = reflect(request.user, seed)
             delay = self.reflection_latency.sample(
                 unit("latency", self.seed, request.seed, request.user)
             )

@@ -200,7 +200,7 @@ def test_sweep_runs_explore_per_point_and_plots_time_to_target(tmp_path):
     assert not any(o.get("name") == "stderr" for o in outputs), "kernel logs leaked into the report"
     # The summary table shows each knob's values as given (16, not 16.0, beside 0.5).
     table = next(o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {}))
-    assert "<th>16</th>" in table and "<th>0.5</th>" in table and "16.0" not in table
+    assert "<th>16</th>" in table and "<th>0.5</th>" in table and "<th>16.0</th>" not in table
 
 
 @pytest.mark.notebook

@@ -19,6 +19,7 @@ from gepa_lab.diagnosis import diagnose
 from gepa_lab.engine.pipeline import MAX_ESCALATION, Pipeline
 from gepa_lab.provider import ChatResponse
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
+from gepa_lab.sim.process import SimServerProcess
 
 SEED = "You are a helpful assistant. Solve the math problem."
 SMALL = synthetic_aime(12, seed=2)
@@ -137,3 +138,22 @@ def test_a_run_ends_exhausted_only_after_every_escalation_and_says_why():
 def test_small_sets_get_a_first_rung_of_at_least_three_examples(n):
     sizes = gl.Config().rung_sizes(n)
     assert sizes[0] >= 3 and sizes[-1] == n
+
+
+def test_the_small_world_runs_over_the_simulated_http_server_too():
+    async def run(url):
+        cfg = gl.Config().replace(target_quality=0.75, max_metric_calls=2000)
+        return await gl.optimize(
+            SEED,
+            SMALL,
+            cfg,
+            provider=gl.OpenAIProvider(url),
+            task_model=TASK_MODEL,
+            reflection_model=REFLECTION_MODEL,
+        )
+
+    args = ["--reflection", "deterministic"]
+    with SimServerProcess(time_scale=0.02, args=args) as url:
+        res = asyncio.run(run(url))
+    assert res.simulated and res.time_mode == "real"
+    assert res.stop_reason == "target" and res.best_quality >= 0.75

@@ -31,24 +31,19 @@ SEED_PROMPT = "You are a helpful assistant. Solve the math problem."
 
 async def one(seed: int, n: int, target: float, concurrency: int, budget: int) -> dict:
     train = synthetic_aime(n, seed=seed)
-    gepa = await gl.optimize_gepa(
-        SEED_PROMPT,
-        train,
-        max_metric_calls=budget,
-        target_quality=target,
-        time_mode="virtual",
-        seed_value=seed,
-    )
-    parallel = await gl.optimize_gepa(
-        SEED_PROMPT,
-        train,
-        max_metric_calls=budget,
-        target_quality=target,
-        time_mode="virtual",
-        seed_value=seed,
-        parallel=(4, 4),
-        concurrency=concurrency,
-    )
+    # GEPA's default (10 calls in flight), then its parallel proposals at our concurrency.
+    gepa, parallel = [
+        await gl.optimize_gepa(
+            SEED_PROMPT,
+            train,
+            max_metric_calls=budget,
+            target_quality=target,
+            time_mode="virtual",
+            seed_value=seed,
+            **options,
+        )
+        for options in ({}, {"parallel": (4, 4), "concurrency": concurrency})
+    ]
     cfg = gl.benchmark_overrides(gl.adaptive_config(n, "aggressive", concurrency), concurrency)
     turbo = await gl.optimize(
         SEED_PROMPT,

@@ -162,7 +162,7 @@ class GepaAdapter:
     really run in parallel. A call that fails after the throttle's retries scores 0 with the
     error as its feedback (GEPA's rule: never raise for one example)."""
 
-    propose_new_texts = None  # GEPA then writes new texts with its reflection_lm (reflect)
+    propose_new_texts = None  # GEPA then writes new texts with its reflection_lm
 
     def __init__(
         self,
@@ -237,13 +237,9 @@ class GepaAdapter:
         ]
         return {name: records for name in components_to_update}
 
-    def reflect(self, prompt: str | list[dict[str, Any]]) -> str:
-        """GEPA's ``reflection_lm``: its own reflection prompt, sent to the reflection model."""
-        return self.batch_complete([prompt])[0]
-
     def batch_complete(self, prompts: Sequence[str | list[dict[str, Any]]]) -> list[str]:
-        """Several reflection prompts at once (GEPA batches the reflections of its parallel
-        proposals this way), each with its own seed."""
+        """GEPA's reflection prompts, sent to the reflection model at once (GEPA batches the
+        reflections of its parallel proposals), each with its own seed."""
         requests = []
         for prompt in prompts:
             if not isinstance(prompt, str):
@@ -284,7 +280,7 @@ class _ReflectionLM:
         self.adapter, self.usage = adapter, usage
 
     def __call__(self, prompt: str | list[dict[str, Any]]) -> str:
-        return self.adapter.reflect(prompt)
+        return self.adapter.batch_complete([prompt])[0]
 
     def batch_complete(self, messages_list: Sequence[list[dict[str, Any]]]) -> list[str]:
         return self.adapter.batch_complete(messages_list)

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True, slots=True)
 class Decision:
     promote: bool
-    reason: str  # quantile | credit | parent | promoted | dominant | completed
+    reason: str  # quantile | credit | parent | promoted | dominant | completed | seed
     forced: tuple[tuple[int, int], ...] = ()  # (candidate id, rung it was pruned at) to promote now
 
 
@@ -60,7 +60,6 @@ class _Rung:
     pruned: list[tuple[float, int]] = field(default_factory=list)  # (score, id), waiting
     prune_streak: int = 0
     judged: int = 0  # results judged here
-    arrived: int = 0  # results judged here after the first min_cohort, for the promotion credit
     promoted: int = 0  # promotions from here, on merit or forced
 
 
@@ -102,7 +101,8 @@ class Ladder:
 
     def _credit(self, rung: int) -> int:
         r = self._rungs[rung]
-        return math.ceil((1.0 - self.quantile) * r.arrived - 1e-9) - r.promoted
+        counted = max(0, r.judged - self.min_cohort)  # the warm-up earns and spends no credit
+        return math.ceil((1.0 - self.quantile) * counted - 1e-9) - r.promoted
 
     def decide(
         self,
@@ -132,8 +132,6 @@ class Ladder:
             r.scores.pop(bisect.bisect_left(r.scores, r.arrivals.popleft()))
         warming = r.judged < self.min_cohort  # too few results for a quantile to mean much
         r.judged += 1
-        if not warming:
-            r.arrived += 1
         n = len(r.scores)
         better = n - bisect.bisect_right(r.scores, score)
         tied = bisect.bisect_right(r.scores, score) - bisect.bisect_left(r.scores, score) - 1

@@ -754,23 +754,24 @@ class Pipeline:
         """The ``turn``-th window of ``k`` of ``positions`` in a shuffled order, from those
         outside every partial rung's prefix while there are ``k`` of them: the prefixes are
         shared tests, and a child made to fix an example there would pass them unfairly."""
-        fair = self.sizes[-2] if len(self.sizes) > 1 else 0
-        outside = [p for p in positions if p >= fair]
-        inside = [p for p in positions if p < fair]
+        outside, inside = self._outside_first(positions)
         rng.shuffle(outside)
         rng.shuffle(inside)
         picked = _window(outside, turn, k)
         return picked + _window(inside, turn, k - len(picked))
 
+    def _outside_first(self, positions: list[int]) -> tuple[list[int], list[int]]:
+        """``positions`` outside every partial rung's prefix, and those inside one."""
+        fair = self.sizes[-2] if len(self.sizes) > 1 else 0
+        return [p for p in positions if p >= fair], [p for p in positions if p < fair]
+
     def _pick(self, positions: list[int], k: int) -> list[int]:
         """Up to ``k`` of ``positions`` at random, outside every partial rung's prefix when
         possible: those prefixes are shared tests, and a child made to fix an example there
         would pass them unfairly."""
-        fair = self.sizes[-2] if len(self.sizes) > 1 else 0
-        outside = [p for p in positions if p >= fair]
+        outside, inside = self._outside_first(positions)
         picked = self.rng.sample(outside, min(k, len(outside)))
         if len(picked) < k:
-            inside = [p for p in positions if p < fair]
             picked += self.rng.sample(inside, min(k - len(picked), len(inside)))
         return picked
 
@@ -845,9 +846,7 @@ class Pipeline:
 
     def _exhausted(self) -> None:
         """Say in words why the run ended with budget left: what was tried and repeated."""
-        if not self.archive.candidates:
-            message = "no candidate to evaluate: every seed was a duplicate"
-        elif self.archive.resting:
+        if self.archive.resting:
             examples = self.cfg.reflection_minibatch_size + MORE_EXAMPLES
             message = (
                 f"the reflection model ran out of new ideas: {self._repeats} of its replies "

@@ -10,7 +10,7 @@ from gepa_lab.engine.candidate import Trace
 from gepa_lab.provider import ChatRequest
 from gepa_lab.scoring import FORMAT_FEEDBACK, score_answer
 from gepa_lab.sim import REFLECTION_MODEL, Latency, SimProvider, decode, p_correct, synthetic_aime
-from gepa_lab.sim.reflection_model import reflect
+from gepa_lab.sim.reflection_model import REFLECTION_MODELS, reflect
 from gepa_lab.sim.skills import FORMAT, HABITS, SKILLS
 from gepa_lab.sim.task_model import answer
 from gepa_lab.virtual_time import run_virtual
@@ -175,3 +175,44 @@ def test_the_deterministic_reflection_model_answers_an_identical_request_identic
     assert len({text for prompt, text in sampled if prompt == first}) > 1
     with pytest.raises(ValueError, match=r"reflection='greedy'.*deterministic"):
         SimProvider(reflection="greedy")
+
+
+def test_weak_and_strong_reflection_models_differ_as_documented():
+    ex = synthetic_aime(30, seed=4)
+    traces = [
+        (e, Trace(0.0, out, score_answer(out, e.answer).feedback))
+        for e, out in ((e, answer(SEED, e.problem)) for e in ex[:3])
+    ]
+    request = reflection_prompt(SEED, traces)
+    needed = {s.hint for e, _ in traces for s in decode(e.problem).skills}
+
+    def replies(name):
+        model = REFLECTION_MODELS[name]
+        return [extract_instruction(reflect(request, s, model)) or "" for s in range(200)]
+
+    def adopted(texts):
+        return sum(sum(h in t for h in needed) for t in texts) / len(texts)
+
+    weak, strong, usual = replies("weak"), replies("strong"), replies("stochastic")
+    assert adopted(weak) < adopted(usual) < adopted(strong)
+    # A weak model often writes no instruction: the prompt echoed, a worked answer or code.
+    junk = sum(t == SEED or "answer is 42" in t or "def solve" in t for t in weak)
+    assert 0.2 < junk / len(weak) < 0.45
+    assert not any("def solve" in t or "answer is 42" in t for t in strong + usual)
+
+
+def test_the_noisy_landscape_rewards_wording_more_than_the_skills_one():
+    ex = synthetic_aime(200, seed=7)
+    full = "\n".join([SEED, *(s.hint for s in SKILLS), *(h.hint for h in HABITS)])
+    rewordings = [full + "\n" + "Be careful." * k for k in range(1, 9)]
+
+    def spread(landscape):
+        scores = [
+            sum(score_answer(answer(r, e.problem, landscape), e.answer).value for e in ex) / len(ex)
+            for r in rewordings
+        ]
+        return max(scores) - min(scores)
+
+    assert spread("noisy") > 2 * spread("skills")
+    with pytest.raises(ValueError, match=r"landscape='flat'.*noisy"):
+        SimProvider(landscape="flat")

@@ -10,6 +10,7 @@ from .latency import Latency
 from .provider import REFLECTION_MODES, SimProvider
 from .rate_limits import RateLimits
 from .server import ServerConfig, SimServer, serve
+from .task_model import LANDSCAPES
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -42,7 +43,13 @@ def main(argv: list[str] | None = None) -> None:
         choices=REFLECTION_MODES,
         default="stochastic",
         help="deterministic: an identical reflection request gets an identical reply "
-        "(temperature 0, a caching proxy)",
+        "(temperature 0, a caching proxy); weak and strong reflect worse and better",
+    )
+    s.add_argument(
+        "--landscape",
+        choices=tuple(LANDSCAPES),
+        default="skills",
+        help="noisy: scores depend mostly on the instruction's exact wording",
     )
     args = ap.parse_args(argv)
     try:
@@ -55,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
             Latency("uniform", *args.latency),
             time_scale=args.time_scale,
             reflection=args.reflection,
+            landscape=args.landscape,
         )
     except ValueError as exc:
         ap.error(str(exc))

@@ -10,15 +10,16 @@ from .faults import FaultDraw, Faults
 from .hashing import unit
 from .latency import REFLECTION_LATENCY, TASK_LATENCY, Latency
 from .rate_limits import Buckets, RateLimits, charged_tokens, prompt_tokens
-from .reflection_model import reflect
-from .task_model import answer
+from .reflection_model import REFLECTION_MODELS, reflect
+from .task_model import LANDSCAPES, answer
 
 TASK_MODEL = "sim-task"
 REFLECTION_MODEL = "sim-reflect"
-# How the reflection model draws: "stochastic" from the request and its seed (a sampling
-# model), "deterministic" from the request alone, seed and temperature ignored (a model at
-# temperature 0, or any caching proxy: an identical request gets an identical reply).
-REFLECTION_MODES = ("stochastic", "deterministic")
+# Reflection models (gepa_lab.sim.reflection_model.REFLECTION_MODELS): "stochastic" draws from
+# the request and its seed (a sampling model), "deterministic" from the request alone, seed and
+# temperature ignored (a model at temperature 0, or any caching proxy), "weak" and "strong"
+# reflect worse and better.
+REFLECTION_MODES = tuple(REFLECTION_MODELS)
 
 
 @dataclass
@@ -42,7 +43,8 @@ class SimProvider:
     in process (so on the virtual clock too): a rate-limited call raises
     :class:`~gepa_lab.provider.RateLimited` at once, a fault raises
     :class:`~gepa_lab.provider.TransientError` (a timeout only after ``timeout_seconds``).
-    ``reflection`` is one of :data:`REFLECTION_MODES`.
+    ``reflection`` is one of :data:`REFLECTION_MODES`, ``landscape`` one of
+    :data:`~gepa_lab.sim.task_model.LANDSCAPES`.
     """
 
     def __init__(
@@ -54,12 +56,17 @@ class SimProvider:
         rate_limits: RateLimits | None = None,
         faults: Faults | None = None,
         reflection: str = "stochastic",
+        landscape: str = "skills",
     ) -> None:
         if reflection not in REFLECTION_MODES:
             raise ValueError(
                 f"SimProvider.reflection={reflection!r} is invalid: use one of {REFLECTION_MODES}"
             )
-        self.reflection = reflection
+        if landscape not in LANDSCAPES:
+            raise ValueError(
+                f"SimProvider.landscape={landscape!r} is invalid: use one of {tuple(LANDSCAPES)}"
+            )
+        self.reflection, self.landscape = reflection, landscape
         if time_scale < 0:
             raise ValueError(f"SimProvider.time_scale={time_scale} is invalid: must be >= 0")
         self.task_latency = task_latency
@@ -76,12 +83,11 @@ class SimProvider:
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         if request.model == TASK_MODEL:
-            text = answer(request.system, request.user)
+            text = answer(request.system, request.user, self.landscape)
             u = unit("latency", self.seed, request.system, request.user)
             delay = self.task_latency.sample(u)
         elif request.model == REFLECTION_MODEL:
-            seed = request.seed if self.reflection == "stochastic" else None
-            text = reflect(request.user, seed)
+            text = reflect(request.user, request.seed, REFLECTION_MODELS[self.reflection])
             delay = self.reflection_latency.sample(
                 unit("latency", self.seed, request.seed, request.user)
             )

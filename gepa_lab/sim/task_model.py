@@ -64,11 +64,18 @@ def p_correct(instruction: str, problem: str) -> float:
     return min(0.98, max(0.02, p))
 
 
-def answer(instruction: str, problem: str) -> str:
+# How much of the right-or-wrong draw hashes the instruction's whole text, per landscape:
+# "skills" (the default) mostly rewards covering what problems need; "noisy" mostly rewards
+# lucky wording, so scores are rough and a rewording moves them as much as a new skill does.
+LANDSCAPES = {"skills": 0.2, "noisy": 0.6}
+
+
+def answer(instruction: str, problem: str, landscape: str = "skills") -> str:
     """The model's response: a short worked answer, ending in ``### <n>`` when it follows format."""
     feats = read_instruction(instruction)
     latent = decode(problem)
-    draw = 0.8 * unit("solve", problem) + 0.2 * unit("solve", problem, instruction)
+    wording = LANDSCAPES[landscape]
+    draw = (1 - wording) * unit("solve", problem) + wording * unit("solve", problem, instruction)
     right = draw < p_correct(instruction, problem)
     names = ", ".join(s.key for s in latent.skills) or "direct computation"
     if right:

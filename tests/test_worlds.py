@@ -1,0 +1,39 @@
+"""The suite of simulated worlds: targets derived, not chosen; the same world in process and
+over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+import gepa_lab as gl
+from gepa_lab.sim import TASK_MODEL
+from gepa_lab.sim.process import SimServerProcess
+from gepa_lab.sim.worlds import REFERENCE, SEED_PROMPT, WORLD_BY_NAME, WORLDS
+
+
+@pytest.mark.parametrize("world", WORLDS, ids=lambda w: w.name)
+def test_a_worlds_target_is_what_a_well_written_instruction_reaches(world):
+    reference = world.score(REFERENCE, world.train)
+    assert world.target == math.floor(reference * 20 + 1e-9) / 20
+    assert 0.5 <= world.target <= reference
+    assert world.score(SEED_PROMPT, world.train) < world.target - 0.3
+    assert {e.id for e in world.train}.isdisjoint(e.id for e in world.held_out)
+    assert 8 <= len(world.train) <= 300 and len(world.held_out) == 100
+
+
+def test_a_world_answers_the_same_over_http_as_in_process():
+    world = WORLD_BY_NAME["noisy45-deterministic"]
+    args = ["--reflection", world.reflection, "--landscape", world.landscape]
+    with SimServerProcess(time_scale=0.01, args=args) as url:
+        over_http = asyncio.run(
+            gl.score_prompt(
+                REFERENCE, world.train, provider=gl.OpenAIProvider(url), task_model=TASK_MODEL
+            )
+        )
+    assert over_http == world.score(REFERENCE, world.train)
+    # ... and the landscape matters: the default one scores the same text differently.
+    skills = WORLD_BY_NAME["aime45-deterministic"]
+    assert skills.train == world.train and skills.score(REFERENCE, skills.train) != over_http

@@ -199,8 +199,17 @@ def main() -> None:
     started = time.perf_counter()
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     jobs = [(name, seed) for name in names for seed in seeds]
+    rows = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        rows = list(pool.map(one, *zip(*jobs, strict=True), [args.wall] * len(jobs)))
+        for row in pool.map(one, *zip(*jobs, strict=True), [args.wall] * len(jobs)):
+            rows.append(row)
+            reached = " ".join(f"{s}={row[s]['time']}" for s in SYSTEMS)
+            elapsed = time.perf_counter() - started
+            print(
+                f"[{len(rows)}/{len(jobs)}, {elapsed:.0f} s] {row['world']} seed {row['seed']}: "
+                f"time to target {reached}",
+                flush=True,
+            )
     worlds = {}
     for name in names:
         summary = summarize([r for r in rows if r["world"] == name])

@@ -11,7 +11,7 @@ from gepa_lab.provider import ChatRequest
 from gepa_lab.scoring import FORMAT_FEEDBACK, score_answer
 from gepa_lab.sim import REFLECTION_MODEL, Latency, SimProvider, decode, p_correct, synthetic_aime
 from gepa_lab.sim.reflection_model import REFLECTION_MODELS, reflect
-from gepa_lab.sim.skills import FORMAT, HABITS, SKILLS
+from gepa_lab.sim.skills import FORMAT, HABITS, SHORTCUT, SKILLS, STEPS, VERIFY
 from gepa_lab.sim.task_model import answer
 from gepa_lab.virtual_time import run_virtual
 
@@ -19,9 +19,9 @@ SEED = "You are a helpful assistant. Solve the math problem."
 ALL_HINTS = "\n".join([SEED, *(h.hint for h in HABITS), *(s.hint for s in SKILLS)])
 
 
-def quality(instruction, examples):
+def quality(instruction, examples, landscape="skills"):
     return sum(
-        score_answer(answer(instruction, e.problem), e.answer).value for e in examples
+        score_answer(answer(instruction, e.problem, landscape), e.answer).value for e in examples
     ) / len(examples)
 
 
@@ -216,3 +216,44 @@ def test_the_noisy_landscape_rewards_wording_more_than_the_skills_one():
     assert spread("noisy") > 2 * spread("skills")
     with pytest.raises(ValueError, match=r"landscape='flat'.*noisy"):
         SimProvider(landscape="flat")
+
+
+def adopted(request: str, phrase: str) -> int:
+    """In how many of 20 replies the strong reflection model writes ``phrase``."""
+    strong = REFLECTION_MODELS["strong"]
+    return sum(phrase in reflect(request, seed, strong).lower() for seed in range(20))
+
+
+def test_in_the_phrases_landscape_a_few_habit_phrases_decide():
+    ex = synthetic_aime(200, seed=7)
+    habits = "\n".join([SEED, *(h.hint for h in HABITS)])
+    skills = "\n".join([SEED, FORMAT.hint, *(s.hint for s in SKILLS)])
+    # Three habit phrases beat twelve skill hints there; in the skills landscape it is reversed.
+    assert quality(habits, ex, "phrases") > quality(skills, ex, "phrases") + 0.2
+    assert quality(skills, ex) > quality(habits, ex) + 0.2
+    # A wrong answer blames the missing habit first, so reflection finds the phrases.
+    wrong = [answer(skills, e.problem, "phrases") for e in ex]
+    assert sum(VERIFY.failure in a for a in wrong) > 20
+    verified = "\n".join([skills, VERIFY.hint])
+    assert sum(STEPS.failure in answer(verified, e.problem, "phrases") for e in ex) > 10
+    assert adopted(f"```\n{verified}\n```\n{STEPS.failure}", "step by step") >= 15
+
+
+def test_the_deceptive_landscape_leads_the_greedy_path_to_a_local_optimum():
+    ex = synthetic_aime(200, seed=7)
+    seed_fmt = "\n".join([SEED, FORMAT.hint])
+    # The shortcut pays at once, and wrong answers ask for it ...
+    assert quality(f"{seed_fmt}\n{SHORTCUT.hint}", ex, "deceptive") > quality(
+        seed_fmt, ex, "deceptive"
+    ) + 0.15
+    assert sum(SHORTCUT.failure in answer(seed_fmt, e.problem, "deceptive") for e in ex) > 40
+    assert adopted(f"```\n{seed_fmt}\n```\n{SHORTCUT.failure}", "standard formula") >= 15
+    # ... but while it is there the skill hints count for nothing: every hint plus the shortcut
+    # stays far below every hint without it.
+    trapped = f"{ALL_HINTS}\n{SHORTCUT.hint}"
+    assert quality(ALL_HINTS, ex, "deceptive") > quality(trapped, ex, "deceptive") + 0.15
+    # Specification induction keeps only the hints it knows, so it drops the shortcut.
+    request = f"Task: write a specification from examples.\n```\n{trapped}\n```\n{ex[0].problem}"
+    assert "standard formula" not in reflect(request, 1)
+    # Elsewhere the shortcut is just words.
+    assert abs(quality(trapped, ex) - quality(ALL_HINTS, ex)) < 0.05

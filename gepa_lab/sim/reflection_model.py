@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 
 from ..scoring import FORMAT_FEEDBACK
-from .skills import FORMAT, HABITS, NOISE, SKILLS, STEPS, VERIFY, Habit, Skill
+from .skills import FORMAT, HABITS, NOISE, SHORTCUT, SKILLS, STEPS, VERIFY, Habit, Skill
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +78,9 @@ def reflect(request_text: str, seed: int | None = None, model: ReflectionModel =
     ]
     if FORMAT_FEEDBACK in evidence and not _covers(lines, FORMAT):
         needed.append(FORMAT)
-    if VERIFY.failure in evidence and not _covers(lines, VERIFY):
-        needed.append(VERIFY)
+    for habit in (VERIFY, STEPS, SHORTCUT):
+        if habit.failure in evidence and not _covers(lines, habit):
+            needed.append(habit)
     added = [item.hint for item in needed if rng.random() < model.adopt]
 
     if len(lines) > 1 and rng.random() < model.drop_rate:

@@ -200,8 +200,24 @@ VERIFY = Habit(
     0.08,
     "The computation got long and I may have made an arithmetic slip that I did not double-check.",
 )
-STEPS = Habit("steps", "Reason step by step.", ("step by step",), 0.04)
+STEPS = Habit(
+    "steps",
+    "Reason step by step.",
+    ("step by step",),
+    0.04,
+    "I jumped to the answer without writing out my reasoning.",
+)
 HABITS: tuple[Habit, ...] = (FORMAT, VERIFY, STEPS)
+
+# The shortcut of the "deceptive" landscape: its phrase lifts every problem at once, but while it
+# is there the model answers from memory and the skill hints stop counting (a local optimum).
+SHORTCUT = Habit(
+    "shortcut",
+    "Recall the standard formula for this type of problem and apply it directly.",
+    ("standard formula",),
+    0.0,  # its effect is the landscape's ``shortcut``
+    "I worked it all out from scratch, where the standard formula would have been quicker.",
+)
 
 # Sentences a reflection model sometimes adds on its own. Harmful ones lower accuracy.
 NOISE: tuple[Habit, ...] = (

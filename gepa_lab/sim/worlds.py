@@ -73,5 +73,8 @@ WORLDS = (
     World("aime30-strong", "skills", "strong", 30),
     World("noisy45-deterministic", "noisy", "deterministic", 45),
     World("aime150-stochastic", "skills", "stochastic", 150, budget=6000),
+    World("phrases30-stochastic", "phrases", "stochastic", 30),
+    World("deceptive45-deterministic", "deceptive", "deterministic", 45),
+    World("aime300-deterministic", "skills", "deterministic", 300, data_seed=3, budget=10000),
 )
 WORLD_BY_NAME = {w.name: w for w in WORLDS}

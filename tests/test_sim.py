@@ -243,9 +243,10 @@ def test_the_deceptive_landscape_leads_the_greedy_path_to_a_local_optimum():
     ex = synthetic_aime(200, seed=7)
     seed_fmt = "\n".join([SEED, FORMAT.hint])
     # The shortcut pays at once, and wrong answers ask for it ...
-    assert quality(f"{seed_fmt}\n{SHORTCUT.hint}", ex, "deceptive") > quality(
-        seed_fmt, ex, "deceptive"
-    ) + 0.15
+    assert (
+        quality(f"{seed_fmt}\n{SHORTCUT.hint}", ex, "deceptive")
+        > quality(seed_fmt, ex, "deceptive") + 0.15
+    )
     assert sum(SHORTCUT.failure in answer(seed_fmt, e.problem, "deceptive") for e in ex) > 40
     assert adopted(f"```\n{seed_fmt}\n```\n{SHORTCUT.failure}", "standard formula") >= 15
     # ... but while it is there the skill hints count for nothing: every hint plus the shortcut

@@ -8,7 +8,8 @@ The model (documented in ``gepa_lab/sim/README.md``)::
 
 ``u`` is a content hash in [0, 1). The shared ``u(problem)`` makes a better instruction solve a
 superset of problems; the instruction-dependent part makes rewording matter a little, as it does
-for real models. A :class:`Landscape` sets the constants (:data:`LANDSCAPES`). Without a format instruction the model ends with ``### <n>`` only
+for real models. A :class:`Landscape` sets the constants (:data:`LANDSCAPES`).
+Without a format instruction the model ends with ``### <n>`` only
 ``SPONTANEOUS_FORMAT`` of the time. A wrong answer says in words what went wrong.
 """
 
@@ -91,7 +92,7 @@ def p_correct(instruction: str, problem: str, landscape: Landscape = SKILLS_LAND
     latent = decode(problem)
     factor = 1.0
     for skill in latent.skills:
-        if feats.shortcut and landscape.shortcut or skill.key not in feats.covered:
+        if (feats.shortcut and landscape.shortcut) or skill.key not in feats.covered:
             factor *= landscape.missing_skill_factor
     p = (0.95 - 0.7 * latent.difficulty) * factor + landscape.habit_scale * feats.effect
     p -= max(0, feats.words - LENGTH_FREE_WORDS) * LENGTH_PENALTY_PER_WORD
@@ -116,7 +117,8 @@ def answer(instruction: str, problem: str, landscape: str = "skills") -> str:
             body += " Checked: the answer satisfies every condition."
     else:
         value = (latent.answer + 1 + int(unit("wrong", problem, instruction) * 998)) % 1000
-        body = f"This problem needs {names}. {_what_went_wrong(feats, latent.skills, problem, land)}"
+        why = _what_went_wrong(feats, latent.skills, problem, land)
+        body = f"This problem needs {names}. {why}"
     uses_format = feats.asks_format or unit("format", problem, instruction) < SPONTANEOUS_FORMAT
     return f"{body}\n### {value}" if uses_format else f"{body} The answer is {value}."
 

@@ -42,6 +42,9 @@ class Archive:
         self._wins: dict[int, int] = {}
         self._front: dict[int, int] | None = {}  # id -> examples it is best on (None = stale)
         self.resting: set[int] = set()
+        # Candidates on their way through the full set after beating the best on the last
+        # partial rung: most become the next best, so they may be parents before they finish.
+        self.contenders: set[int] = set()
         self._merged_pairs: set[tuple[int, int]] = set()
         self.best: Candidate | None = None
         self.best_quality = float("-inf")
@@ -66,6 +69,7 @@ class Archive:
         cand.children = cand.duplicates = 0  # new evidence: reflections on it start afresh
         if not full:
             return False
+        self.contenders.discard(cand.id)
         self.completed.append(cand)
         self._hold(cand)
         self._front = None
@@ -128,9 +132,12 @@ class Archive:
     def select_parent(self, rng: random.Random, breadth: int = 0) -> Candidate | None:
         """A parent to reflect on, or None if no candidate is eligible now.
 
-        Eligible: not resting and with a failure to reflect on. From the Pareto front when any
-        candidate has completed the full set; before that, from the candidates furthest up the
-        ladder (so the first mutations need not wait for the seed's full evaluation).
+        Eligible: not resting and with a failure to reflect on. From the Pareto front and the
+        contenders when any candidate has completed the full set; before that, from the
+        candidates furthest up the ladder (so the first mutations need not wait for the seed's
+        full evaluation). A contender weighs as much as the heaviest front member: it beat the
+        best where they were compared, and its children, started while it is evaluated on the
+        full set, take a full evaluation's latency off every step of the path to the target.
         ``breadth`` widens the pool when every usual parent's reflections repeat: 1 = every
         completed candidate, 2 = every candidate evaluated on anything (pruned ones too),
         each weighted by its examples solved plus one.
@@ -143,9 +150,11 @@ class Archive:
             ]
         elif self.completed:
             front = self.pareto_front()
+            heaviest = max(front.values(), default=1)
+            weights = {**front, **dict.fromkeys(self.contenders, heaviest)}
             pool = [
                 (self.candidates[i], w)
-                for i, w in front.items()
+                for i, w in weights.items()
                 if i not in self.resting and self._has_failure(self.candidates[i])
             ]
         else:

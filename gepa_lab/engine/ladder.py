@@ -19,8 +19,9 @@ waits for a full bracket. Here a result is promoted when
    ``eps_improve``, or, on a probe (``need_gain``: examples the parent failed that the child
    was made to fix), is above it: GEPA's acceptance test. At the last partial rung, with
    ``Config.incumbent_gate``, the pipeline passes the higher of the parent's and the best
-   candidate's score as the bar, to be beaten outright (``need_gain``) unless the parent is
-   the best: the full set is for candidates that could become the best.
+   candidate's score as the bar, and whether the child beats the best outright on everything
+   it was tested on (``beats_best``): the full set is for candidates that could become the
+   best.
 
 Two exceptions keep a small cohort or a clear winner from being cut by chance. The first
 ``min_cohort`` results on a rung are judged by rule 3 alone, and their promotions spend no
@@ -49,7 +50,7 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True, slots=True)
 class Decision:
     promote: bool
-    reason: str  # quantile | credit | parent | promoted | dominant | completed | seed
+    reason: str  # quantile | credit | parent | best | promoted | dominant | completed | seed
     forced: tuple[tuple[int, int], ...] = ()  # (candidate id, rung it was pruned at) to promote now
 
 
@@ -114,14 +115,16 @@ class Ladder:
         child_score_same: float | None = None,
         need_gain: bool = False,
         dominant: bool = False,
+        beats_best: bool | None = None,
     ) -> Decision:
         """Judge a result that just finished ``rung``.
 
         ``child_score_same``/``parent_score`` are both measured on the examples the two share
         (defaults: ``score``); without a parent score only the cohort cut applies. With
         ``need_gain`` the child must beat its parent there outright (GEPA's acceptance test on
-        the examples it was made to fix), ``eps_improve`` aside. A ``dominant`` result is
-        promoted whatever its rank.
+        the examples it was made to fix), ``eps_improve`` aside. ``beats_best=False`` (the
+        pipeline's incumbent gate) prunes it too. A ``dominant`` result is promoted whatever its
+        rank.
         """
         if rung == self.n_rungs - 1:
             return Decision(False, "completed")
@@ -155,6 +158,8 @@ class Ladder:
                 behind = mine < parent_score - self.eps - 1e-12
             if behind:
                 promote, reason = False, "parent"
+        if promote and not dominant and beats_best is False:
+            promote, reason = False, "best"
 
         forced: list[tuple[int, int]] = []
         if promote:

@@ -104,6 +104,9 @@ MORE_EXAMPLES = 4
 MAX_ESCALATION = MORE_EXAMPLES + 2
 ALL_PRUNED_WARNING = 50  # consecutive judgements without a promotion before the run warns
 MIN_COHORT = 4  # results on a rung judged before its cohort cut applies (see Ladder)
+# Children started at once for a new contender (see Archive.contenders), past the candidate
+# cap: it is the likely next best, and the cap is full of children of parents it outgrew.
+FRESH_CHILDREN = 2
 
 
 @dataclass(slots=True, eq=False)
@@ -186,6 +189,7 @@ class Pipeline:
         self.escalation = 0
         self._new_since_wake = 0
         self._repeats = 0  # reflections that gave only known texts, for the exhausted message
+        self._fresh: list[Candidate] = []  # new contenders whose children start past the cap
 
         # live counters (all back to zero at the end)
         self.in_flight = 0  # task-model calls
@@ -535,6 +539,9 @@ class Pipeline:
             self.counts["promoted"][rung] += 1
             self.log.add(t, "promote", cand.id, cand.parent_id, rung, score)
             self.archive.rung_finished(cand, full=False)
+            if rung == len(self.sizes) - 2 and cand.parent_id is not None:
+                self.archive.contenders.add(cand.id)
+                self._fresh.append(cand)
             self._enqueue(cand, rung + 1)
         else:
             cand.status = Status.PRUNED
@@ -565,11 +572,15 @@ class Pipeline:
     ) -> Decision:
         """The ladder's verdict on a child that finished ``rung``, with the bars it must pass:
         its parent on the examples they share (on its probe: beaten outright, GEPA's acceptance
-        test) and, at the last partial rung, the best candidate too (beaten outright: a tie
-        says nothing worth the full set's calls)."""
+        test) and, at the last partial rung, the best candidate too: matched on the shared
+        prefix and beaten outright on everything the child was tested on, its probe included
+        (unless the best is perfect there). The prefix alone is a poor judge of a close
+        contest: every candidate is tested on it, the easy examples in it are soon solved by
+        all, and a tie there says nothing either way, where the probe holds the failures the
+        child was made to fix."""
         parent = self.archive.candidates[cand.parent_id]  # type: ignore[index]
         best = self.archive.best
-        parent_score = child_same = None
+        parent_score = child_same = beats_best = None
         probe = need_gain = rung == 0 and bool(cand.probe)
         if probe:
             parent_score, child_same = parent.mean_over(cand.probe), score
@@ -578,13 +589,12 @@ class Pipeline:
             if shared:
                 parent_score, child_same = parent.mean_score(shared), cand.mean_score(shared)
         if self.cfg.incumbent_gate and rung == len(self.sizes) - 2 and best is not None:
-            # The bar to the full set is the higher of the parent's and the incumbent's score
-            # on these examples (the incumbent has been evaluated on everything), to be beaten
-            # outright, as GEPA's acceptance test asks; matched, where it is perfect already.
             bar = best.mean_over(positions)
             if parent_score is None or bar > parent_score:
                 parent_score, child_same = bar, score
-            need_gain = parent_score < 1.0 - 1e-12
+            tested = sorted({*cand.probe, *positions})
+            best_there = best.mean_over(tested)
+            beats_best = best_there >= 1.0 - 1e-12 or cand.mean_over(tested) > best_there + 1e-12
         rivals = [parent] if best is None or best is parent else [parent, best]
         return self.ladder.decide(
             cand.id,
@@ -595,6 +605,7 @@ class Pipeline:
             child_same,
             need_gain=need_gain,
             dominant=_dominates(cand, positions, rivals),
+            beats_best=beats_best,
         )
 
     def _watch_pruning(self, promoted: bool, reason: str, t: float) -> None:
@@ -643,6 +654,11 @@ class Pipeline:
     def _maybe_mutate(self) -> None:
         if self.stopping:
             return
+        while self._fresh and not self._calls_spent():
+            parent = self._fresh.pop()
+            for _ in range(FRESH_CHILDREN):
+                if self.mutating < self.cfg.max_mutations_per_round:
+                    self._launch_mutation(parent)
         while not self._calls_spent() and self._wants_mutation():
             parent = self.archive.select_parent(self.rng, self._breadth)
             if parent is None and self._escalate():

@@ -94,7 +94,8 @@ def test_queue_limit_below_buffer_names_both_fields() -> None:
 def test_defaults_are_valid_and_documented_values() -> None:
     config = Config()
     assert config.eval_concurrency == 64
-    assert config.shards == (0.05, 0.2, 1.0)
+    assert config.shards == (0.2, 1.0)
+    assert config.reflection_minibatch_size == 4
     assert config.cohort_quantile == 0.6
     assert config.target_quality is None
     assert config.n_islands == 1
@@ -152,7 +153,8 @@ def test_replace_rejects_unknown_names() -> None:
 
 
 def test_rung_sizes_default_shards() -> None:
-    assert Config().rung_sizes(60) == (3, 12, 60)
+    assert Config().rung_sizes(60) == (12, 60)
+    assert Config(shards=(0.05, 0.2, 1.0)).rung_sizes(60) == (3, 12, 60)
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 7, 13])
@@ -290,16 +292,13 @@ def test_raise_fd_limit_registers_once_and_restores_first_value(
 
 
 @pytest.mark.parametrize("profile", ["conservative", "balanced", "aggressive"])
-@pytest.mark.parametrize(("n", "mc", "expected_concurrency"), [(1, 64, 4), (9, 2, 2)])
-def test_adaptive_tiny_data_uses_single_shard(
-    profile: str, n: int, mc: int, expected_concurrency: int
-) -> None:
-    config = adaptive_config(n, profile, max_concurrency=mc)
-    assert config.eval_concurrency == expected_concurrency
-    assert config.shards == (1.0,)
-    assert config.cohort_quantile == 0.0
-    assert (config.max_mutations_per_round, config.mutation_buffer_min) == (2, 2)
-    assert (config.queue_limit, config.batch_size) == (8, 2)
+def test_adaptive_small_data_gets_a_probe_then_the_full_set(profile: str) -> None:
+    # 8 examples: a first rung of 3 (a child's probe of its parent's failures), then all 8; at
+    # 3 or fewer examples, one rung.
+    assert adaptive_config(8, profile, max_concurrency=64).rung_sizes(8) == (3, 8)
+    assert adaptive_config(12, profile, max_concurrency=64).rung_sizes(12)[0] == 3
+    for n in (1, 3):
+        assert adaptive_config(n, profile, max_concurrency=64).rung_sizes(n) == (n,)
 
 
 def test_adaptive_aggressive_three_rungs_for_100() -> None:
@@ -337,8 +336,8 @@ def test_adaptive_shards_match_distinct_rungs(n: int, profile: str) -> None:
     ("profile", "n", "shards", "concurrency", "quantile"),
     [
         ("conservative", 100, (0.25, 1.0), 32, 0.5),
-        ("balanced", 100, (0.1, 0.3, 1.0), 256, 0.6),
-        ("balanced", 20, (0.3, 1.0), 256, 0.6),
+        ("balanced", 100, (0.05, 0.2, 1.0), 256, 0.6),
+        ("balanced", 20, (0.2, 1.0), 256, 0.6),
     ],
 )
 def test_adaptive_profiles(
@@ -491,7 +490,7 @@ def test_performance_report_contains_key_figures() -> None:
     assert rows["mutations"] == "12 per round, buffer min 6"
     assert rows["batch size"] == "5"
     assert rows["queue limit"] == "200"
-    assert rows["shards"] == "(0.05, 0.2, 1.0) -> 3/12/60 examples"
+    assert rows["shards"] == "(0.2, 1.0) -> 12/60 examples"
     assert rows["ASHA quantile"].startswith("0.6 ")
     assert "top 40%" in rows["ASHA quantile"]
     assert rows["eps_improve"] == "0.02"

@@ -47,7 +47,8 @@ def _check_result(result: dict, time_mode: str) -> None:
     assert result["simulated"] is True
     assert result["time_mode"] == time_mode
     assert result["parameters"]["dataset_size"] == TINY["dataset_size"]
-    assert set(result["runs"]) == set(result["held_out"]) == {"turbo", "gepa"}
+    # The default run is "all": gepa_lab, GEPA's defaults and GEPA at its fastest.
+    assert set(result["runs"]) == set(result["held_out"]) == {"turbo", "gepa", "gepa_parallel"}
     for label, run in result["runs"].items():
         assert 0.0 <= run["best_quality"] <= 1.0
         assert 0.0 <= result["held_out"][label] <= 1.0
@@ -56,13 +57,21 @@ def _check_result(result: dict, time_mode: str) -> None:
         assert run["time_to_target_s"] is not None, f"{label} did not reach the tiny target"
         assert run["at_target"]["metric_calls"] <= run["metric_calls"]
     gepa, turbo = result["runs"]["gepa"], result["runs"]["turbo"]
-    assert gepa["engine"].startswith("gepa ")  # the real library ran, not a stand-in
-    assert gepa["reflection_calls"] > 0 and gepa["candidates"] > 1
+    parallel = result["runs"]["gepa_parallel"]
+    for run in (gepa, parallel):
+        assert run["engine"].startswith("gepa ")  # the real library ran, not a stand-in
+        assert run["reflection_calls"] > 0 and run["candidates"] > 1
+    # GEPA's parallel proposals may keep as many calls in flight as gepa_lab; its default, 10.
+    assert parallel["config"]["eval_concurrency"] == turbo["config"]["eval_concurrency"]
+    assert gepa["config"]["eval_concurrency"] == 10
     assert turbo["rung_counts"]
     # at_target keeps the unrounded times (time_to_target_s is rounded to 0.01 s, which is a
     # large error on the HTTP test's sub-second runs).
     assert result["speedup"] == pytest.approx(
         gepa["at_target"]["time"] / turbo["at_target"]["time"], rel=0.01
+    )
+    assert result["speedup_vs_gepa_parallel"] == pytest.approx(
+        parallel["at_target"]["time"] / turbo["at_target"]["time"], rel=0.01
     )
 
 
@@ -162,7 +171,7 @@ def test_an_endpoint_url_and_local_aime_files_drive_both_runs(tmp_path):
     result = json.loads((out.parent / "result.json").read_text())
     assert result["time_mode"] == "real"
     assert result["parameters"]["data"].endswith("aime.jsonl")
-    assert set(result["runs"]) == set(result["held_out"]) == {"turbo", "gepa"}
+    assert set(result["runs"]) == set(result["held_out"]) == {"turbo", "gepa", "gepa_parallel"}
     for run in result["runs"].values():
         assert run["stop_reason"] in ("budget", "target", "exhausted")
         assert run["metric_calls"] >= 6  # the 6 training problems, at least once

@@ -67,12 +67,14 @@ def test_aime_parameters_are_typed_and_inspectable():
         "profile": "str",
         "gepa_concurrency": "int",
         "gepa_minibatch": "int",
+        "gepa_parents": "int",
+        "gepa_children": "int",
         "max_metric_calls": "int",
         "max_wall_time": "float",
         "output_dir": "str",
     }
     assert {name: p["inferred_type_name"] for name, p in params.items()} == expected
-    assert params["run"]["default"] == '"both"'
+    assert params["run"]["default"] == '"all"'
     assert params["world"]["default"] == '"http"'
     assert all(p["help"] for p in params.values()), "every parameter explains itself"
 

@@ -32,6 +32,8 @@ def solution_feedback(example: Example, response: str, score: Score) -> str | No
     return f"Reference solution: {example.solution}"
 
 
+# The highest sampling temperature OpenAI-compatible APIs accept.
+MAX_TEMPERATURE = 2.0
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
 
 
@@ -151,14 +153,17 @@ class LLMAdapter:
         examples: Sequence[tuple[Example, Trace]],
         seed: int,
         strategy: str = "reflect",
+        temperature_boost: float = 0.0,
     ) -> str | None:
         """A new text for ``component`` by ``strategy`` (see :mod:`gepa_lab.strategies`), or
-        None if the reply held none."""
+        None if the reply held none. ``temperature_boost`` (the engine's escalation when
+        reflections repeat) is added to the reflection temperature, up to MAX_TEMPERATURE."""
         prompt = reflection_prompt(candidate.components[component], examples, strategy)
+        temperature = min(MAX_TEMPERATURE, self.reflection_temperature + temperature_boost)
         request = ChatRequest(
             self.reflection_model,
             (("user", prompt),),
-            self.reflection_temperature,
+            temperature,
             None,
             seed,
             purpose="reflection",

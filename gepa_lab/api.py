@@ -209,10 +209,13 @@ def _prepare(
                 "feedback= needs an adapter with a `feedback` attribute, like LLMAdapter"
             )
     params = inspect.signature(adapter.propose).parameters
-    if "strategy" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    missing = [k for k in ("strategy", "temperature_boost") if k not in params and not takes_any]
+    if missing:
         raise TypeError(
-            f"{type(adapter).__name__}.propose must accept strategy= (one of "
-            f"{config.mutation_strategies}; see gepa_lab.strategies)"
+            f"{type(adapter).__name__}.propose must accept {' and '.join(missing)}= (strategy: "
+            f"one of {config.mutation_strategies}, see gepa_lab.strategies; temperature_boost: "
+            f"added to the reflection temperature when reflections repeat)"
         )
     # The adapter owns the provider and the model names, whether built here or passed in.
     inner = getattr(adapter, "provider", None)

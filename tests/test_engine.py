@@ -245,7 +245,7 @@ def test_a_ladder_that_prunes_everything_warns_with_what_to_change():
 class RepeatingAdapter(LLMAdapter):
     """A reflection model with one idea: every proposal is the same text."""
 
-    async def propose(self, candidate, component, examples, seed, strategy="reflect"):
+    async def propose(self, candidate, component, examples, seed, **kwargs):
         self.reflection_calls += 1
         return "Solve the math problem. End with ### <answer>."
 

@@ -16,7 +16,7 @@ import pytest
 import gepa_lab as gl
 from gepa_lab.adapter import LLMAdapter
 from gepa_lab.diagnosis import diagnose
-from gepa_lab.engine.pipeline import MAX_ESCALATION, Pipeline
+from gepa_lab.engine.pipeline import MAX_ESCALATION, TEMPERATURE_STEP, Pipeline
 from gepa_lab.provider import ChatResponse
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
 from gepa_lab.sim.process import SimServerProcess
@@ -92,9 +92,9 @@ def test_successive_requests_for_one_parent_show_different_examples():
     seen: dict[str, set[str]] = defaultdict(set)
 
     class Recording(LLMAdapter):
-        async def propose(self, candidate, component, examples, seed, strategy="reflect"):
+        async def propose(self, candidate, component, examples, seed, **kwargs):
             seen[candidate.prompt].add(tuple(ex.id for ex, _ in examples))
-            return await super().propose(candidate, component, examples, seed, strategy)
+            return await super().propose(candidate, component, examples, seed, **kwargs)
 
     adapter = Recording(SimProvider(reflection="deterministic"), TASK_MODEL, REFLECTION_MODEL)
     cfg = gl.Config().replace(max_metric_calls=600)
@@ -106,8 +106,12 @@ def test_successive_requests_for_one_parent_show_different_examples():
 class Echo:
     """A reflection model that only ever repeats the instruction it was given."""
 
+    def __init__(self):
+        self.temperatures = []
+
     async def complete(self, request):
         if request.purpose == "reflection":
+            self.temperatures.append(request.temperature)
             current = request.user.split("```")[1].strip()
             return ChatResponse(f"```\n{current}\n```", 10, 5)
         return ChatResponse("### 1", 10, 5)
@@ -119,13 +123,17 @@ def test_a_run_ends_exhausted_only_after_every_escalation_and_says_why():
         SEED,
         data,
         gl.Config().replace(max_metric_calls=2000),
-        provider=Echo(),
+        provider=(echo := Echo()),
         task_model="m",
         reflection_model="r",
     )
     assert res.stop_reason == "exhausted"
     rounds = res.events.loc[res.events.event == "escalate", "rung"].tolist()
     assert rounds == list(range(1, MAX_ESCALATION + 1))
+    # Each round samples the reflection model hotter (1.0 is LLMAdapter's default).
+    hotter = [1.0 + TEMPERATURE_STEP * k for k in range(MAX_ESCALATION + 1)]
+    assert sorted(set(echo.temperatures)) == sorted({min(2.0, t) for t in hotter})
+    assert "temperature raised by up to 1.5" in res.warnings[-1]
     assert res.warnings and "ran out of new ideas" in res.warnings[-1]
     assert "larger budget will not" in res.warnings[-1]
     # The diagnosis leads with it, and blames no mutation buffer.

@@ -104,7 +104,7 @@ def test_strategy_settings_are_validated_and_old_adapters_get_a_clear_error():
             return None
 
     adapter = OldAdapter(SimProvider(), TASK_MODEL, REFLECTION_MODEL)
-    with pytest.raises(TypeError, match="propose must accept strategy="):
+    with pytest.raises(TypeError, match="propose must accept strategy and temperature_boost="):
         gl.optimize_sync(
             SEED, synthetic_aime(20, seed=1), gl.Config(max_metric_calls=50), adapter=adapter
         )

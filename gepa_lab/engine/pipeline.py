@@ -52,6 +52,7 @@ class Adapter(Protocol):
         examples: Sequence[tuple[Example, Trace]],
         seed: int,
         strategy: str = "reflect",
+        temperature_boost: float = 0.0,
     ) -> str | None: ...
 
 
@@ -102,6 +103,10 @@ DUPLICATES_TO_REST = 4
 # then to every evaluated one. A run whose last round made nothing new ends "exhausted".
 MORE_EXAMPLES = 4
 MAX_ESCALATION = MORE_EXAMPLES + 2
+# Added to the reflection temperature per escalation round (Adapter.propose's
+# temperature_boost): a model sampled at temperature 0 says something new only when asked
+# differently or sampled hotter. Providers that ignore temperature (caching proxies) lose nothing.
+TEMPERATURE_STEP = 0.25
 ALL_PRUNED_WARNING = 50  # consecutive judgements without a promotion before the run warns
 MIN_COHORT = 4  # results on a rung judged before its cohort cut applies (see Ladder)
 # Children started at once for a new contender (see Archive.contenders), past the candidate
@@ -672,8 +677,9 @@ class Pipeline:
         change that. Escalate instead of giving up: merge front members not merged yet (no
         LLM call), else wake every parent for another round in which each reflection shows one
         more example than the last round did (different minibatches, different requests: a
-        model at temperature 0 answers an identical request identically), and after
-        MORE_EXAMPLES such rounds, in which parents come from a wider pool. True if parents
+        model at temperature 0 answers an identical request identically) sampled
+        TEMPERATURE_STEP hotter, and after MORE_EXAMPLES such rounds, in which parents come from
+        a wider pool. True if parents
         were woken. After MAX_ESCALATION rounds of which the last made nothing new, the
         reflection model has nothing new to say on any evidence tried: the run is exhausted
         (see :meth:`_check_idle`), and says so."""
@@ -803,7 +809,14 @@ class Pipeline:
         text: str | None = None
         child: Candidate | None = None
         try:
-            text = await self.adapter.propose(parent, component, batch, seed, strategy=strategy)
+            text = await self.adapter.propose(
+                parent,
+                component,
+                batch,
+                seed,
+                strategy=strategy,
+                temperature_boost=TEMPERATURE_STEP * self.escalation,
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -867,10 +880,12 @@ class Pipeline:
             message = (
                 f"the reflection model ran out of new ideas: {self._repeats} of its replies "
                 f"repeated known candidates, and in the end they did so for every candidate "
-                f"evaluated, with each mutation strategy and minibatches of up to {examples} "
-                f"examples, after {self.escalation} rounds of escalation. A more varied "
-                f"reflection model (a higher temperature), more training data or other seeds "
-                f"may help; a larger budget will not."
+                f"evaluated, with each mutation strategy, minibatches of up to {examples} "
+                f"examples and the reflection temperature raised by up to "
+                f"{TEMPERATURE_STEP * self.escalation:g}, after {self.escalation} rounds of "
+                f"escalation. A more varied reflection model (one that honours temperature, "
+                f"not behind a cache), more training data or other seeds may help; a larger "
+                f"budget will not."
             )
         else:
             message = (

@@ -11,7 +11,8 @@ import pytest
 import gepa_lab as gl
 from gepa_lab.sim import TASK_MODEL
 from gepa_lab.sim.process import SimServerProcess
-from gepa_lab.sim.worlds import REFERENCE, SEED_PROMPT, WORLD_BY_NAME, WORLDS
+from gepa_lab.sim.skills import SHORTCUT
+from gepa_lab.sim.worlds import REFERENCE, SEED_PROMPT, WORLD_BY_NAME, WORLDS, World
 
 
 @pytest.mark.parametrize("world", WORLDS, ids=lambda w: w.name)
@@ -24,16 +25,20 @@ def test_a_worlds_target_is_what_a_well_written_instruction_reaches(world):
     assert 8 <= len(world.train) <= 300 and len(world.held_out) == 100
 
 
-def test_a_world_answers_the_same_over_http_as_in_process():
-    world = WORLD_BY_NAME["noisy45-deterministic"]
+@pytest.mark.parametrize(
+    "name", ["noisy45-deterministic", "phrases30-stochastic", "deceptive45-deterministic"]
+)
+def test_a_world_answers_the_same_over_http_as_in_process(name):
+    world = WORLD_BY_NAME[name]
     args = ["--reflection", world.reflection, "--landscape", world.landscape]
+    text = f"{REFERENCE}\n{SHORTCUT.hint}"  # every hint, and the deceptive world's shortcut
     with SimServerProcess(time_scale=0.01, args=args) as url:
         over_http = asyncio.run(
             gl.score_prompt(
-                REFERENCE, world.train, provider=gl.OpenAIProvider(url), task_model=TASK_MODEL
+                text, world.train, provider=gl.OpenAIProvider(url), task_model=TASK_MODEL
             )
         )
-    assert over_http == world.score(REFERENCE, world.train)
+    assert over_http == world.score(text, world.train)
     # ... and the landscape matters: the default one scores the same text differently.
-    skills = WORLD_BY_NAME["aime45-deterministic"]
-    assert skills.train == world.train and skills.score(REFERENCE, skills.train) != over_http
+    skills = World(name, "skills", world.reflection, world.n, world.data_seed)
+    assert skills.train == world.train and skills.score(text, skills.train) != over_http

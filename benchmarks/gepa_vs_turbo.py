@@ -1,14 +1,15 @@
 """Time to target: the real gepa library vs gepa_lab, over several seeds.
 
-Simulated results (virtual clock, deterministic). Per seed, on the same synthetic AIME-style
-set, three runs to ``--target``: ``gepa.optimize`` with its defaults through gepa_lab's adapter
-(10 calls in flight, minibatches of 3); GEPA at its fastest, its parallel proposals
-(``PxNSampling(4, 4)``, every minibatch of a step evaluated at once through the adapter's
-``batch_evaluate``, at ``--concurrency`` calls in flight like gepa_lab); and gepa_lab with the
-notebook's turbo configuration (aggressive profile, ``benchmark_overrides`` at
-``--concurrency``). The speedups are each GEPA's time to target over gepa_lab's, and the calls
-ratio gepa_lab's task calls to target over GEPA default's. This is notebooks/aime.ipynb's
-comparison repeated over seeds, so one notebook run can be read against the distribution.
+Simulated results (virtual clock, deterministic). Per seed, on the same synthetic AIME-style set,
+three runs to ``--target``: ``gepa.optimize`` with its defaults through gepa_lab's adapter (10
+calls in flight, minibatches of 3); GEPA at its fastest, its parallel proposals (``PxNSampling(4,
+4)``, every minibatch of a step evaluated at once through the adapter's ``batch_evaluate``, at
+``--concurrency`` calls in flight like gepa_lab); and gepa_lab with the notebook's turbo
+configuration (``adaptive_config`` with the balanced profile, gepa_lab's defaults at
+``--concurrency`` calls in flight). The speedups are each GEPA's time to target over gepa_lab's,
+and the calls ratio gepa_lab's task calls to target over GEPA default's. This is
+notebooks/aime.ipynb's comparison repeated over seeds, so one notebook run can be read against the
+distribution.
 
     python benchmarks/gepa_vs_turbo.py [--seeds 8] [--n 45] [--target 0.7] [--concurrency 256]
 
@@ -44,7 +45,7 @@ async def one(seed: int, n: int, target: float, concurrency: int, budget: int) -
         )
         for options in ({}, {"parallel": (4, 4), "concurrency": concurrency})
     ]
-    cfg = gl.benchmark_overrides(gl.adaptive_config(n, "aggressive", concurrency), concurrency)
+    cfg = gl.adaptive_config(n, "balanced", concurrency)
     turbo = await gl.optimize(
         SEED_PROMPT,
         train,

@@ -2,7 +2,7 @@
 
 Simulated results (virtual clock, deterministic). Per world and seed, four systems run to the
 world's target within its task-call budget: gepa_lab's default Config (64 calls in flight),
-gepa_lab's turbo settings (the notebook's: aggressive profile, ``benchmark_overrides`` at 256),
+gepa_lab's turbo settings (the notebook's: ``adaptive_config``, balanced profile, 256 in flight),
 GEPA's default (``gepa.optimize``, 10 calls in flight) and GEPA at its fastest (parallel
 proposals, ``PxNSampling(4, 4)`` with ``batch_evaluate``, 64 calls in flight, as gepa_lab's
 default). A target counts only when the returned best, re-scored on the training set, reaches
@@ -14,12 +14,12 @@ Per world, a table; medians come with bootstrap 95% intervals. The last line is 
 with ``worlds`` (per world figures) and ``overall``: ``min_reach_ratio`` (gepa_lab default's
 verified reaches over the better GEPA configuration's, lowest world), ``min_pair_reach`` (of the
 seeds on which either GEPA configuration reached the target, the share gepa_lab default reached
-too, lowest world), ``min_speedup_vs_gepa_parallel`` and ``min_speedup_vs_gepa_default``
-(lowest per-world median of paired time-to-target ratios), ``max_calls_ratio_vs_gepa_default`` (highest per-world median
-of task + reflection calls to target over GEPA default's), ``min_heldout_diff_equal_calls`` and
-``min_heldout_diff_equal_time`` (lowest per-world median difference, gepa_lab default minus
-GEPA default), and ``exhausted_early`` (gepa_lab runs that ended "exhausted" with more than 10%
-of their budget left).
+too, lowest world), ``min_speedup_vs_gepa_parallel`` and ``min_speedup_vs_gepa_default`` (lowest
+per-world median of paired time-to-target ratios), ``max_calls_ratio_vs_gepa_default`` (highest
+per-world median of task + reflection calls to target over GEPA default's),
+``min_heldout_diff_equal_calls`` and ``min_heldout_diff_equal_time`` (lowest per-world median
+difference, gepa_lab default minus GEPA default), and ``exhausted_early`` (gepa_lab runs that ended
+"exhausted" with more than 10% of their budget left).
 
     python benchmarks/world_suite.py [--seeds 16] [--worlds aime12-deterministic,...]
         [--wall 120] [--jobs 2]
@@ -70,8 +70,7 @@ def run(
     if system == "gepa_lab":
         cfg = gl.Config()
     else:
-        base = gl.adaptive_config(world.n, "aggressive", TURBO_CONCURRENCY)
-        cfg = gl.benchmark_overrides(base, TURBO_CONCURRENCY)
+        cfg = gl.adaptive_config(world.n, "balanced", TURBO_CONCURRENCY)
     cfg = cfg.replace(
         target_quality=target, max_metric_calls=world.budget, max_wall_time=wall, seed=seed
     )

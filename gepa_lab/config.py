@@ -378,6 +378,7 @@ def classic_config(eval_concurrency: int = 10, **overrides: Any) -> Config:
         max_candidates_in_flight=1,
         use_merge=False,
         mutation_strategies=("reflect",),
+        reflection_minibatch_size=3,  # GEPA's
     ).replace(**overrides)
 
 

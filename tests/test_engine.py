@@ -380,17 +380,22 @@ def test_a_confidence_bound_on_the_target_asks_for_more_than_the_bare_score():
 
 def below_incumbent_promotions(tmp_path, gate: bool) -> tuple[int, int, int]:
     """Promotions to the full set on merit: (all, those below the incumbent on the shared
-    prefix, those of a child of another parent that only tied the incumbent there)."""
+    prefix, those not above the incumbent on everything they were tested on, probe included)."""
     import json
 
     cfg = turbo(target_quality=None, max_metric_calls=4000, incumbent_gate=gate)
     res = gl.optimize_sync(SEED, TRAIN, cfg, time_mode="virtual", run_dir=tmp_path / str(gate))
     state = json.loads((tmp_path / str(gate) / "state.json").read_text())
     scores = {c["id"]: c["scores"] for c in state["candidates"]}
+    probes = {c["id"]: c["probe"] for c in state["candidates"]}
     prefix = res.rung_sizes[-2]
 
     def on_prefix(cand_id: int) -> float:
         return sum(scores[cand_id][str(p)] for p in range(prefix))
+
+    def on_tested(cand_id: int, by: int) -> float:
+        tested = {*probes[cand_id], *range(prefix)}
+        return sum(scores[by][str(p)] for p in tested)
 
     best, promoted, below, tied = None, 0, 0, 0
     for ev in res.events.itertuples():
@@ -398,8 +403,9 @@ def below_incumbent_promotions(tmp_path, gate: bool) -> tuple[int, int, int]:
             best = int(ev.candidate)
         elif ev.event == "promote" and ev.rung == len(res.rung_sizes) - 2 and best is not None:
             promoted += 1
-            below += on_prefix(int(ev.candidate)) < on_prefix(best)
-            tied += ev.parent != best and on_prefix(int(ev.candidate)) == on_prefix(best)
+            child = int(ev.candidate)
+            below += on_prefix(child) < on_prefix(best)
+            tied += on_tested(child, child) <= on_tested(child, best)
     return promoted, below, tied
 
 

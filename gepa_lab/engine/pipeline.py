@@ -22,7 +22,6 @@ import heapq
 import math
 import random
 import warnings
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -113,9 +112,6 @@ MIN_COHORT = 4  # results on a rung judged before its cohort cut applies (see La
 # Children started at once for a new contender (see Archive.contenders), past the candidate
 # cap: it is the likely next best, and the cap is full of children of parents it outgrew.
 FRESH_CHILDREN = 2
-# ... while at least half of the last SPECULATION_WINDOW contenders became the best: on a
-# plateau most do not, and their children cost calls that a broader search would spend better.
-SPECULATION_WINDOW = 8
 
 
 @dataclass(slots=True, eq=False)
@@ -199,7 +195,6 @@ class Pipeline:
         self._new_since_wake = 0
         self._repeats = 0  # reflections that gave only known texts, for the exhausted message
         self._fresh: list[Candidate] = []  # new contenders whose children start past the cap
-        self._contended: deque[bool] = deque(maxlen=SPECULATION_WINDOW)  # became the best?
 
         # live counters (all back to zero at the end)
         self.in_flight = 0  # task-model calls
@@ -458,12 +453,8 @@ class Pipeline:
         if strategy is not None:  # a one-rung ladder: judged by its full score
             parent = self.archive.candidates[cand.parent_id]  # type: ignore[index]
             self.bandit.update(strategy, score > parent.mean_score(n) + 1e-12)
-        contender = cand.id in self.archive.contenders
-        best = self.archive.rung_finished(cand, full=True)
-        if best:
+        if self.archive.rung_finished(cand, full=True):
             self._new_best(t, cand, cand.parent_id, score)
-        if contender:
-            self._contended.append(best)
         if self.cfg.use_merge:
             self._maybe_merge(cand, n, t)
         if self.on_completed is not None:
@@ -555,8 +546,7 @@ class Pipeline:
             self.archive.rung_finished(cand, full=False)
             if rung == len(self.sizes) - 2 and cand.parent_id is not None:
                 self.archive.contenders.add(cand.id)
-                if 2 * sum(self._contended) >= len(self._contended):
-                    self._fresh.append(cand)
+                self._fresh.append(cand)
             self._enqueue(cand, rung + 1)
         else:
             cand.status = Status.PRUNED

@@ -22,7 +22,7 @@ difference, gepa_lab default minus GEPA default), and ``exhausted_early`` (gepa_
 "exhausted" with more than 10% of their budget left).
 
     python benchmarks/world_suite.py [--seeds 16] [--worlds aime12-deterministic,...]
-        [--wall 120] [--jobs 2]
+        [--wall 120] [--jobs 2] [--overrides '{"reflection_minibatch_size": 6}']
 """
 
 from __future__ import annotations
@@ -47,8 +47,14 @@ TURBO_CONCURRENCY = 256
 
 
 def run(
-    world: World, system: str, seed: int, target: float | None, wall: float | None = None
+    world: World,
+    system: str,
+    seed: int,
+    target: float | None,
+    wall: float | None = None,
+    overrides: dict | None = None,
 ) -> gl.RunResult:
+    """One run; ``overrides`` (Config fields) apply to gepa_lab's default Config only."""
     models = {"task_model": TASK_MODEL, "reflection_model": REFLECTION_MODEL}
     if system in ("gepa", "gepa_parallel"):
         options = {"parallel": (4, 4), "concurrency": CONCURRENCY} if system != "gepa" else {}
@@ -68,7 +74,7 @@ def run(
             )
         )
     if system == "gepa_lab":
-        cfg = gl.Config()
+        cfg = gl.Config().replace(**(overrides or {}))
     else:
         cfg = gl.adaptive_config(world.n, "balanced", TURBO_CONCURRENCY)
     cfg = cfg.replace(
@@ -85,13 +91,13 @@ def run(
     )
 
 
-def one(name: str, seed: int, wall: float) -> dict:
+def one(name: str, seed: int, wall: float, overrides: dict) -> dict:
     """Every run of one (world, seed)."""
     world = WORLD_BY_NAME[name]
     target = world.target
     row: dict = {"world": name, "seed": seed}
     for system in SYSTEMS:
-        res = run(world, system, seed, target)
+        res = run(world, system, seed, target, overrides=overrides)
         hit = res.at_target()
         rescored = world.score(res.best_candidate, world.train) if res.best_candidate else 0.0
         reached = hit is not None and rescored >= target - 1e-9
@@ -107,7 +113,7 @@ def one(name: str, seed: int, wall: float) -> dict:
         }
     for system in ("gepa_lab", "gepa"):
         for key, wall_time in (("heldout_equal_calls", None), ("heldout_equal_time", wall)):
-            res = run(world, system, seed, None, wall_time)
+            res = run(world, system, seed, None, wall_time, overrides)
             row[system][key] = round(world.score(res.best_candidate, world.held_out), 4)
     return row
 
@@ -197,7 +203,12 @@ def main() -> None:
     ap.add_argument("--worlds", default=",".join(w.name for w in WORLDS))
     ap.add_argument("--wall", type=float, default=120.0, help="simulated seconds, equal time")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument(
+        "--overrides", default="{}", help="JSON of Config fields for gepa_lab default's runs"
+    )
     args = ap.parse_args()
+    overrides = json.loads(args.overrides)
+    gl.Config().replace(**overrides)  # a typo fails here, naming the field, not in a worker
     names = args.worlds.split(",")
     unknown = [n for n in names if n not in WORLD_BY_NAME]
     if unknown:
@@ -207,7 +218,8 @@ def main() -> None:
     jobs = [(name, seed) for name in names for seed in seeds]
     rows = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for row in pool.map(one, *zip(*jobs, strict=True), [args.wall] * len(jobs)):
+        walls, extra = [args.wall] * len(jobs), [overrides] * len(jobs)
+        for row in pool.map(one, *zip(*jobs, strict=True), walls, extra):
             rows.append(row)
             reached = " ".join(f"{s}={row[s]['time']}" for s in SYSTEMS)
             elapsed = time.perf_counter() - started
@@ -249,6 +261,7 @@ def main() -> None:
                 "simulated": True,
                 "seeds": args.seeds,
                 "wall": args.wall,
+                "overrides": overrides,
                 "real_seconds": round(time.perf_counter() - started, 1),
                 "overall": overall,
                 "worlds": worlds,

@@ -525,10 +525,20 @@ def test_performance_report_optional_lines() -> None:
 
 def test_candidate_cap_auto_scales_with_concurrency() -> None:
     assert Config().max_candidates_in_flight == "auto"
-    assert Config(eval_concurrency=16).candidate_cap == 4  # never below 4
-    assert Config(eval_concurrency=64).candidate_cap == 4
-    assert Config(eval_concurrency=256).candidate_cap == 16
-    assert Config(eval_concurrency=2048).candidate_cap == 128
-    assert Config(max_candidates_in_flight=3).candidate_cap == 3
-    assert Config(max_candidates_in_flight=None).candidate_cap is None
-    assert benchmark_overrides(Config(), 512).candidate_cap is None
+    assert Config(eval_concurrency=16).candidate_cap() == 4  # never below 4
+    assert Config(eval_concurrency=64).candidate_cap() == 4
+    assert Config(eval_concurrency=256).candidate_cap() == 16
+    assert Config(eval_concurrency=2048).candidate_cap() == 128
+    assert Config(max_candidates_in_flight=3).candidate_cap() == 3
+    assert Config(max_candidates_in_flight=None).candidate_cap() is None
+
+
+def test_candidate_cap_auto_shrinks_with_a_small_budget() -> None:
+    # One candidate in flight per 8 full evaluations the budget buys, never below 2.
+    small = Config(max_metric_calls=600)
+    assert small.candidate_cap(45) == 2 and small.candidate_cap(12) == 4
+    assert Config(max_metric_calls=150).candidate_cap(45) == 2
+    assert Config(max_metric_calls=2000).candidate_cap(45) == 4  # the concurrency rule
+    assert Config(max_metric_calls=600, max_candidates_in_flight=6).candidate_cap(45) == 6
+    assert small.candidate_cap() == 4  # no data size, no budget rule
+    assert benchmark_overrides(Config(), 512).candidate_cap() is None

@@ -163,6 +163,7 @@ class Pipeline:
         random.Random(f"{config.seed}/order").shuffle(order)
         self.examples = [trainset[i] for i in order]
         self.sizes = config.rung_sizes(len(trainset))
+        self._cap = config.candidate_cap(len(trainset))
         self.ladder = Ladder(
             len(self.sizes),
             config.cohort_quantile,
@@ -643,7 +644,7 @@ class Pipeline:
         cfg = self.cfg
         if self.mutating >= cfg.max_mutations_per_round:
             return False
-        cap = cfg.candidate_cap
+        cap = self._cap
         if cap is not None and self.cands_in_flight >= cap:
             return False
         if self.queued_new + self.mutating >= cfg.queue_limit:

@@ -135,6 +135,7 @@ def test_explore_runs_headless_and_writes_its_result(tmp_path):
         ({"world": "moon"}, "world='moon' is invalid"),
         ({"data": "aime"}, "data='aime' needs a real model"),
         ({"world": "http://127.0.0.1:9/v1"}, "set task_model and reflection_model"),
+        ({"gepa_parents": 0}, "parameter gepa_parents=0 is invalid: must be an int >= 1"),
     ],
 )
 def test_invalid_parameters_fail_with_their_names(tmp_path, bad, message):

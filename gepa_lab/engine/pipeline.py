@@ -680,10 +680,9 @@ class Pipeline:
         more example than the last round did (different minibatches, different requests: a
         model at temperature 0 answers an identical request identically) sampled
         TEMPERATURE_STEP hotter, and after MORE_EXAMPLES such rounds, in which parents come from
-        a wider pool. True if parents
-        were woken. After MAX_ESCALATION rounds of which the last made nothing new, the
-        reflection model has nothing new to say on any evidence tried: the run is exhausted
-        (see :meth:`_check_idle`), and says so."""
+        a wider pool. True if parents were woken. After MAX_ESCALATION rounds of which the last
+        made nothing new, the reflection model has nothing new to say on any evidence tried:
+        the run is exhausted (see :meth:`_check_idle`), and says so."""
         if not self.archive.resting or self.in_flight or self.mutating or self._heap:
             return False
         if self.cfg.use_merge:

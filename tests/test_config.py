@@ -154,7 +154,7 @@ def test_replace_rejects_unknown_names() -> None:
 
 def test_rung_sizes_default_shards() -> None:
     assert Config().rung_sizes(60) == (12, 60)
-    assert Config(shards=(0.05, 0.2, 1.0)).rung_sizes(60) == (3, 12, 60)
+    assert Config(shards=(0.05, 0.2, 1.0)).rung_sizes(200) == (10, 40, 200)
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 7, 13])
@@ -165,10 +165,13 @@ def test_rung_sizes_small_sets_are_distinct_positive_and_end_at_n(n: int) -> Non
     assert all(a < b for a, b in pairwise(sizes))
 
 
-def test_rung_sizes_for_five_examples() -> None:
-    # A partial rung has at least three examples: a verdict on one separates nothing.
-    assert Config().rung_sizes(5) == (3, 5)
-    assert Config().rung_sizes(2) == (2,)
+def test_partial_rungs_under_eight_examples_are_dropped_not_enlarged() -> None:
+    # A probe that small costs each generation a round trip and separates too little.
+    assert Config().rung_sizes(5) == (5,)
+    assert Config().rung_sizes(30) == (30,)
+    assert Config().rung_sizes(37) == (37,)  # 7.4 examples
+    assert Config().rung_sizes(38) == (8, 38)
+    assert Config(shards=(0.05, 0.2, 1.0)).rung_sizes(60) == (12, 60)
 
 
 def test_rung_sizes_drops_rung_equal_to_the_full_set() -> None:
@@ -292,19 +295,21 @@ def test_raise_fd_limit_registers_once_and_restores_first_value(
 
 
 @pytest.mark.parametrize("profile", ["conservative", "balanced", "aggressive"])
-def test_adaptive_small_data_gets_a_probe_then_the_full_set(profile: str) -> None:
-    # 8 examples: a first rung of 3 (a child's probe of its parent's failures), then all 8; at
-    # 3 or fewer examples, one rung.
-    assert adaptive_config(8, profile, max_concurrency=64).rung_sizes(8) == (3, 8)
-    assert adaptive_config(12, profile, max_concurrency=64).rung_sizes(12)[0] == 3
-    for n in (1, 3):
+def test_adaptive_small_data_goes_straight_to_the_full_set(profile: str) -> None:
+    # A probe under 8 examples is dropped: small sets evaluate every child on all examples at
+    # once; larger ones probe at least 8 first.
+    for n in (1, 3, 8, 12, 20):
         assert adaptive_config(n, profile, max_concurrency=64).rung_sizes(n) == (n,)
+    assert adaptive_config(45, profile, max_concurrency=64).rung_sizes(45)[0] >= 8
+    if profile == "balanced":
+        assert adaptive_config(37, profile, max_concurrency=64).rung_sizes(37) == (37,)
+        assert adaptive_config(38, profile, max_concurrency=64).rung_sizes(38) == (8, 38)
 
 
-def test_adaptive_aggressive_three_rungs_for_100() -> None:
-    config = adaptive_config(100, "aggressive", max_concurrency=512)
+def test_adaptive_aggressive_three_rungs_for_200() -> None:
+    config = adaptive_config(200, "aggressive", max_concurrency=512)
     assert config.shards == (0.05, 0.2, 1.0)
-    assert config.rung_sizes(100) == (5, 20, 100)
+    assert config.rung_sizes(200) == (10, 40, 200)
     assert config.eval_concurrency == 512
     assert config.max_mutations_per_round == 64
     assert config.mutation_buffer_min == 64
@@ -336,8 +341,9 @@ def test_adaptive_shards_match_distinct_rungs(n: int, profile: str) -> None:
     ("profile", "n", "shards", "concurrency", "quantile"),
     [
         ("conservative", 100, (0.25, 1.0), 32, 0.5),
-        ("balanced", 100, (0.05, 0.2, 1.0), 256, 0.6),
-        ("balanced", 20, (0.2, 1.0), 256, 0.6),
+        ("balanced", 200, (0.05, 0.2, 1.0), 256, 0.6),
+        ("balanced", 100, (0.2, 1.0), 256, 0.6),  # a 5% rung of 5 examples is dropped
+        ("balanced", 20, (1.0,), 256, 0.6),
     ],
 )
 def test_adaptive_profiles(

@@ -32,8 +32,10 @@ class CountingAdapter(LLMAdapter):
 
 
 def turbo(**kw):
+    """Throughput settings on a three-rung ladder (8, 16 and 40 examples), so the tests see
+    probes, a middle rung and the full set."""
     base = gl.benchmark_overrides(gl.adaptive_config(40, "aggressive", 64), 64)
-    return base.replace(**{"max_metric_calls": 20000, **kw})
+    return base.replace(**{"max_metric_calls": 20000, "shards": (0.2, 0.4, 1.0), **kw})
 
 
 def run_with(provider, cfg, **kw):
@@ -64,7 +66,7 @@ def test_nested_shards_evaluate_each_example_once():
     first = [{ex for (c, ex) in adapter.pairs if c == cid} for cid in full[:5]]
     order = {ex for ex in set.intersection(*first)}
     assert len(order) == len(TRAIN)
-    assert res.rung_sizes == (3, 8, 40)
+    assert res.rung_sizes == (8, 16, 40)
 
 
 def test_auto_stop_on_target_only_on_full_rung():
@@ -281,7 +283,7 @@ def test_a_childs_first_rung_is_a_probe_of_its_parents_failures(tmp_path):
         c for c in cands.values() if c["origin"] == "mutation" and c["probe"] and c["rung"] >= 0
     ]
     assert len(children) > 20
-    outside = failed = shown = of_completed = 0
+    failed = shown = of_completed = 0
     for c in children:
         parent = cands[c["parent"]]
         probe = c["probe"]
@@ -292,16 +294,21 @@ def test_a_childs_first_rung_is_a_probe_of_its_parents_failures(tmp_path):
         failed += sum(parent["scores"][str(p)] < 1 for p in probe)
         shown += len(probe)
         if completed_at.get(c["parent"], math.inf) <= born_at[c["id"]]:
+            # The parent was scored on everything (not a contender still on its way through
+            # the full set): a failure from the shared prefixes is taken only once every
+            # failure outside them is in.
             of_completed += 1
-            outside += all(p >= sizes[-2] for p in probe)
+            scores = parent["scores"]
+            outside = {int(p) for p, v in scores.items() if int(p) >= sizes[-2] and v < 1}
+            if any(p < sizes[-2] and scores[str(p)] < 1 for p in probe):
+                assert outside <= set(probe), (probe, outside)
         if c["rung"] >= 1 and c["id"] not in forced:
             # promoted on merit: it beat its parent there (GEPA's acceptance test)
             mine = sum(c["scores"][str(p)] for p in probe)
             assert mine > sum(parent["scores"][str(p)] for p in probe)
-    # the probes are mostly the parent's failures, and when the parent was scored on everything
-    # (not a contender still on its way through the full set), they avoid the shared prefixes
+    # the probes are mostly the parent's failures
     assert failed > shown * 0.8
-    assert of_completed > 20 and outside > of_completed / 2
+    assert of_completed > 20
     assert n > sizes[-2]
 
 

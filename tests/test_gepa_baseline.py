@@ -21,6 +21,10 @@ pytest.importorskip("gepa")
 
 SEED = "You are a helpful assistant. Solve the math problem."
 TRAIN = synthetic_aime(20, seed=2)
+# Throughput settings with a probe of 8 before the full set (20 examples alone make one rung).
+LADDERED = gl.benchmark_overrides(gl.adaptive_config(20, "aggressive", 64), 64).replace(
+    shards=(0.4, 1.0)
+)
 
 
 def gepa_run(**kw):
@@ -130,9 +134,7 @@ def test_bad_arguments_and_a_missing_library_are_named(monkeypatch):
 def test_both_systems_share_the_simulated_http_server():
     async def both(url):
         models = {"task_model": TASK_MODEL, "reflection_model": REFLECTION_MODEL}
-        cfg = gl.benchmark_overrides(gl.adaptive_config(20, "aggressive", 64), 64).replace(
-            target_quality=0.5, max_metric_calls=20000
-        )
+        cfg = LADDERED.replace(target_quality=0.5, max_metric_calls=20000)
         turbo = await gl.optimize(SEED, TRAIN, cfg, provider=gl.OpenAIProvider(url), **models)
         gepa = await optimize_gepa(
             SEED,
@@ -166,9 +168,7 @@ def test_diagnosis_reads_what_limited_each_run(run):
     limited = gl.optimize_sync(
         SEED,
         TRAIN,
-        gl.benchmark_overrides(gl.adaptive_config(20, "aggressive", 64), 64).replace(
-            target_quality=0.5, max_metric_calls=20000
-        ),
+        LADDERED.replace(target_quality=0.5, max_metric_calls=20000),
         provider=SimProvider(rate_limits=RateLimits(requests_per_minute=600)),
         task_model=TASK_MODEL,
         reflection_model=REFLECTION_MODEL,

@@ -58,8 +58,9 @@ class Watched(Pipeline):
         decision = super()._decide(cand, rung, positions, score)
         parent = self.archive.candidates[cand.parent_id]
         best = self.archive.best
+        tested = [p for p, trace in enumerate(cand.traces) if trace is not None]
         snap = [
-            {p: c.traces[p].score for p in positions if c.traces[p] is not None}
+            {p: c.traces[p].score for p in tested if c.traces[p] is not None}
             for c in (cand, parent, *([best] if best is not None else []))
         ]
         self.verdicts.append((snap, decision.promote))
@@ -71,8 +72,11 @@ def test_a_child_better_than_its_parent_and_the_best_everywhere_is_never_pruned(
 
     monkeypatch.setattr(api, "Pipeline", Watched)
     Watched.verdicts = []
+    # By default 12 examples make one rung (nothing is judged before the full set); a probe of
+    # 8 gives the ladder verdicts to watch.
+    assert gl.Config().rung_sizes(12) == (12,)
     for seed in range(6):
-        small_run(seed, target_quality=None, max_metric_calls=600)
+        small_run(seed, target_quality=None, max_metric_calls=600, shards=(0.7, 1.0))
     assert len(Watched.verdicts) > 100
     dominant = 0
     for (child, *rivals), promoted in Watched.verdicts:

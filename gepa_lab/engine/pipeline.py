@@ -440,11 +440,13 @@ class Pipeline:
         state = (self.in_flight, self.mutating, self.queued_new)
         self.timeline.append((t, *state, *self.occupancy, self.finished_calls))
         self.rung_events += 1
-        if rung == len(self.sizes) - 1:
+        last = rung == len(self.sizes) - 1
+        if last:
             self._completed(cand, len(positions), score, t)
         else:
             self._judge(cand, rung, positions, score, t)
-        if self.rung_events % self.cfg.batch_size == 0:
+        # Every full-set result too: on a one-rung ladder (small data) those are all there is.
+        if last or self.rung_events % self.cfg.batch_size == 0:
             self._snapshot(t)
 
     def _completed(self, cand: Candidate, n: int, score: float, t: float) -> None:
@@ -587,6 +589,7 @@ class Pipeline:
         parent = self.archive.candidates[cand.parent_id]  # type: ignore[index]
         best = self.archive.best
         parent_score = child_same = beats_best = None
+        tested = sorted({*cand.probe, *positions})  # every example the child was scored on
         probe = need_gain = rung == 0 and bool(cand.probe)
         if probe:
             parent_score, child_same = parent.mean_over(cand.probe), score
@@ -598,7 +601,6 @@ class Pipeline:
             bar = best.mean_over(positions)
             if parent_score is None or bar > parent_score:
                 parent_score, child_same = bar, score
-            tested = sorted({*cand.probe, *positions})
             best_there = best.mean_over(tested)
             beats_best = best_there >= 1.0 - 1e-12 or cand.mean_over(tested) > best_there + 1e-12
         rivals = [parent] if best is None or best is parent else [parent, best]
@@ -610,7 +612,7 @@ class Pipeline:
             parent_score,
             child_same,
             need_gain=need_gain,
-            dominant=_dominates(cand, positions, rivals),
+            dominant=_dominates(cand, tested, rivals),
             beats_best=beats_best,
         )
 

@@ -20,6 +20,7 @@ from .gepa_baseline import optimize_gepa
 from .limiter import AdaptiveLimiter
 from .limits import max_concurrency_from_fd_limit, raise_fd_limit
 from .openai_provider import OpenAIProvider, ProviderUnavailable
+from .tasks import LLMTask, load_examples, metrics
 from .telemetry import ProgressPrinter, RunResult
 from .throttle import RetryPolicy, Throttled
 from .usage import PriceTable
@@ -30,6 +31,7 @@ __all__ = [
     "EvalCache",
     "Example",
     "LLMAdapter",
+    "LLMTask",
     "OpenAIProvider",
     "PriceTable",
     "ProgressPrinter",
@@ -42,7 +44,9 @@ __all__ = [
     "benchmark_overrides",
     "classic_config",
     "examples_from_rows",
+    "load_examples",
     "max_concurrency_from_fd_limit",
+    "metrics",
     "optimize",
     "optimize_gepa",
     "optimize_sync",

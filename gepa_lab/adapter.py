@@ -18,8 +18,9 @@ from .engine.candidate import Candidate, Trace
 from .engine.pipeline import UserCodeError
 from .provider import ChatRequest, ChatResponse, Provider
 from .replay import CompletionLog, ReplayGate
-from .scoring import Score, score_answer
+from .scoring import Score
 from .strategies import reflection_prompt
+from .tasks.llm_task import AIME, LLMTask
 
 FeedbackFn = Callable[[Example, str, Score], str | None]
 
@@ -38,10 +39,18 @@ _FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
 
 
 def extract_instruction(text: str) -> str | None:
-    """The first fenced block of a reflection reply, else the whole reply; None if empty."""
+    """The first fenced block of a reflection reply, else the whole reply; None if empty. A
+    fence left open (a reply cut off by its token limit) loses its opening line, language tag
+    included, so ``python`` never becomes the first word of an instruction."""
     found = _FENCE.search(text)
-    new = (found.group(1) if found else text.strip("` \n")).strip()
-    return new or None
+    if found:
+        return found.group(1).strip() or None
+    start = text.find("```")
+    if start >= 0 and "```" not in text[start + 3 :]:
+        opened = text[start + 3 :]
+        body = opened.split("\n", 1)[1] if "\n" in opened else ""
+        return body.strip() or None
+    return text.strip("` \n").strip() or None
 
 
 @dataclass
@@ -59,11 +68,13 @@ class LLMAdapter:
     reflection_model: str
     temperature: float = 0.0
     reflection_temperature: float = 1.0
-    max_tokens: int | None = None
+    max_tokens: int | None = None  # per task-model reply; None = the endpoint's default
+    reflection_max_tokens: int | None = None  # per reflection reply
     cache: EvalCache | None = None
     replay_latency: bool = False
     # Extra per-example feedback for the reflection model (see solution_feedback).
     feedback: FeedbackFn | None = None
+    task: LLMTask = AIME  # the messages sent and the metric (gepa_lab.tasks)
     log: CompletionLog | None = None  # records the order calls finish in (run directories)
     replay: ReplayGate | None = None  # on resume: holds each replayed call until its turn
     task_calls: int = 0
@@ -122,13 +133,18 @@ class LLMAdapter:
     async def evaluate(self, candidate: Candidate, example: Example) -> Trace:
         request = ChatRequest(
             self.task_model,
-            (("system", candidate.prompt), ("user", example.problem)),
+            self.task.messages(candidate.components, example),
             self.temperature,
             self.max_tokens,
         )
         response = await self._complete(request, example.id)
-        scored = score_answer(response.text, example.answer)
-        feedback = scored.feedback
+        try:
+            value, feedback = self.task.score(example, response.text)
+        except Exception as exc:
+            raise UserCodeError(
+                f"the metric failed on example {example.id!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+        scored = Score(value, None, feedback)
         if self.feedback is not None:
             try:
                 extra = self.feedback(example, response.text, scored)
@@ -144,7 +160,7 @@ class LLMAdapter:
                 )
             if extra:
                 feedback = f"{feedback}\n{extra}"
-        return Trace(scored.value, response.text, feedback)
+        return Trace(value, response.text, feedback)
 
     async def propose(
         self,
@@ -158,13 +174,13 @@ class LLMAdapter:
         """A new text for ``component`` by ``strategy`` (see :mod:`gepa_lab.strategies`), or
         None if the reply held none. ``temperature_boost`` (the engine's escalation when
         reflections repeat) is added to the reflection temperature, up to MAX_TEMPERATURE."""
-        prompt = reflection_prompt(candidate.components[component], examples, strategy)
+        prompt = reflection_prompt(candidate.components[component], examples, strategy, self.task)
         temperature = min(MAX_TEMPERATURE, self.reflection_temperature + temperature_boost)
         request = ChatRequest(
             self.reflection_model,
             (("user", prompt),),
             temperature,
-            None,
+            self.reflection_max_tokens,
             seed,
             purpose="reflection",
         )

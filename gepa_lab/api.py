@@ -21,6 +21,7 @@ from .limiter import AdaptiveLimiter
 from .provider import Provider, ProviderError
 from .run_dir import open_run_dir
 from .sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
+from .tasks.llm_task import AIME, LLMTask
 from .telemetry import RunResult
 from .throttle import RetryPolicy, Throttled
 from .usage import PriceTable, Usage
@@ -28,6 +29,16 @@ from .virtual_time import run_virtual
 
 Seed = str | Mapping[str, str]
 TIME_MODES = ("real", "virtual")
+
+
+def check_max_tokens(max_tokens: int | None, reflection_max_tokens: int | None) -> None:
+    """Refuse a reply cap that is not a positive integer, naming it."""
+    for name, value in (
+        ("max_tokens", max_tokens),
+        ("reflection_max_tokens", reflection_max_tokens),
+    ):
+        if value is not None:
+            check_count(name, value)
 
 
 def check_time_mode(time_mode: str) -> None:
@@ -52,6 +63,9 @@ async def optimize(
     run_dir: str | Path | None = None,
     resume: str | Path | None = None,
     feedback: FeedbackFn | None = None,
+    task: LLMTask | None = None,
+    max_tokens: int | None = None,
+    reflection_max_tokens: int | None = None,
 ) -> RunResult:
     """Optimize ``seed`` (an instruction, a dict of named components, or a list of seeds).
 
@@ -71,7 +85,10 @@ async def optimize(
     :mod:`gepa_lab.run_dir`); ``resume`` continues such a run after a kill, or extends a
     finished one with larger budgets, replaying what was done for free. ``feedback(example,
     response, score)`` returns extra text for the reflection model about one evaluation (e.g.
-    :func:`~gepa_lab.adapter.solution_feedback`), or None.
+    :func:`~gepa_lab.adapter.solution_feedback`), or None. ``task``
+    (:class:`~gepa_lab.tasks.LLMTask`) says what messages the task model gets and how its
+    replies are scored; by default the AIME task (integer answers 0-999). ``max_tokens`` and
+    ``reflection_max_tokens`` cap each task and reflection reply (None: the endpoint's default).
     """
     job = _prepare(
         seed,
@@ -89,6 +106,8 @@ async def optimize(
         run_dir,
         resume,
         feedback,
+        task,
+        (max_tokens, reflection_max_tokens),
     )
     if time_mode == "virtual":
         return await asyncio.to_thread(run_virtual, job)
@@ -103,12 +122,14 @@ async def score_prompt(
     task_model: str | None = None,
     concurrency: int = 64,
     time_mode: str = "real",
+    task: LLMTask | None = None,
+    max_tokens: int | None = None,
 ) -> float:
     """Mean score of ``prompt`` (an instruction or named components) on ``examples``: how a
     report measures each run's best prompt on a held-out set. Same adapter, scorer and retries
     as the runs (a call that fails after its retries scores 0); at most ``concurrency`` calls
     in flight, fewer while the endpoint pushes back. With no ``provider``, the simulated world
-    (on the virtual clock if asked)."""
+    (on the virtual clock if asked). ``task`` and ``max_tokens`` as in :func:`optimize`."""
     comps = _seed_candidates(prompt)[0]
     data = as_examples(examples, "examples")
     check_time_mode(time_mode)
@@ -120,7 +141,11 @@ async def score_prompt(
         raise ValueError("time_mode='virtual' needs the in-process simulated provider")
     check_count("concurrency", concurrency)
     throttled = Throttled(provider, AdaptiveLimiter(concurrency), RetryPolicy())
-    adapter = LLMAdapter(throttled, task_model, task_model)
+    check_max_tokens(max_tokens, None)
+    adapter = LLMAdapter(
+        throttled, task_model, task_model, max_tokens=max_tokens, task=task or AIME
+    )
+    adapter.task.check(comps, data[0])
     cand = Candidate(-1, comps, None, "score", 0.0)
 
     async def one(example: Example) -> float:
@@ -168,6 +193,8 @@ def _prepare(
     run_dir: str | Path | None = None,
     resume: str | Path | None = None,
     feedback: FeedbackFn | None = None,
+    task: LLMTask | None = None,
+    max_tokens: tuple[int | None, int | None] = (None, None),
 ) -> partial[Any]:
     """Validate everything before any call is made, and return the run as a coroutine factory."""
     if not isinstance(config, Config):
@@ -197,7 +224,26 @@ def _prepare(
             reflection_model = reflection_model or REFLECTION_MODEL
         if not task_model or not reflection_model:
             raise ValueError("with a provider, name both task_model and reflection_model")
-        adapter = LLMAdapter(provider, task_model, reflection_model)
+        check_max_tokens(*max_tokens)
+        adapter = LLMAdapter(
+            provider,
+            task_model,
+            reflection_model,
+            max_tokens=max_tokens[0],
+            reflection_max_tokens=max_tokens[1],
+            task=task or AIME,
+        )
+    elif task is not None or max_tokens != (None, None):
+        raise ValueError("task= or max_tokens= with adapter=: give them to your adapter instead")
+    run_task = getattr(adapter, "task", None)
+    if isinstance(run_task, LLMTask):
+        run_task.check(seeds[0], examples[0])
+        if config.target_confidence is not None and not run_task.binary:
+            raise ValueError(
+                f"Config.target_confidence={config.target_confidence} needs a metric that "
+                f"scores only 0 or 1 (a Wilson bound); {type(run_task.metric).__name__} gives "
+                "fractional scores: set target_confidence=None"
+            )
     if feedback is not None:
         if not callable(feedback):
             raise TypeError(

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
 class Example:
-    """One problem with an integer answer (AIME answers are 0-999)."""
+    """One example: ``problem`` is its input as text (what a reflection shows), ``answer`` the
+    reference (an integer 0-999 for AIME; any value for a task of your own, see
+    :func:`gepa_lab.tasks.load_examples`), ``fields`` the whole row, for message templates."""
 
     id: str
     problem: str
-    answer: int
+    answer: Any
     solution: str | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 def examples_from_rows(rows: Iterable[Mapping[str, Any]], source: str = "rows") -> list[Example]:

@@ -4,10 +4,10 @@
 minibatch sampling, reflection prompt and strict-improvement acceptance. gepa_lab supplies what
 GEPA leaves to its user, so that both systems are measured on the same footing:
 
-* the adapter (:class:`GepaAdapter`, GEPA's ``GEPAAdapter`` protocol): the candidate is the system
-  prompt, the problem the user message, and the answer is scored by
-  :func:`gepa_lab.scoring.score_answer` (exact integer match, the scorer gepa_lab uses), with its
-  feedback text in the reflective dataset;
+* the adapter (:class:`GepaAdapter`, GEPA's ``GEPAAdapter`` protocol): the task's messages and
+  metric (:class:`~gepa_lab.tasks.LLMTask`; by default AIME's: the candidate is the system prompt,
+  the problem the user message, the answer scored by exact integer match, the scorer gepa_lab
+  uses), with the metric's feedback text in the reflective dataset;
 * the LLM client: calls go through the same provider, throttle (retries, usage meter) and model
   names as a gepa_lab run, with at most ``concurrency`` task calls in flight per batch: GEPA's
   default client (litellm ``batch_completion``) runs 10 workers;
@@ -34,13 +34,14 @@ from typing import Any
 import pandas as pd
 
 from .adapter import LLMAdapter
-from .api import check_time_mode
+from .api import check_max_tokens, check_time_mode
 from .config import check_count, classic_config
 from .data import Example, as_examples
 from .engine.candidate import Candidate
 from .engine.pipeline import ProgressFn, UserCodeError
 from .provider import ChatRequest, Provider
 from .sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
+from .tasks.llm_task import AIME, LLMTask
 from .telemetry import EventLog, RunResult, timeline_frame
 from .throttle import Throttled
 from .usage import Usage
@@ -250,7 +251,7 @@ class GepaAdapter:
                     self.llm.reflection_model,
                     (("user", prompt),),
                     self.llm.reflection_temperature,
-                    None,
+                    self.llm.reflection_max_tokens,
                     self._reflections,
                     purpose="reflection",
                 )
@@ -308,6 +309,9 @@ async def optimize_gepa(
     label: str = "gepa",
     on_progress: ProgressFn | None = None,
     parallel: tuple[int, int] | None = None,
+    task: LLMTask | None = None,
+    max_tokens: int | None = None,
+    reflection_max_tokens: int | None = None,
 ) -> RunResult:
     """Optimize ``seed`` with the real ``gepa`` library (see the module docstring).
 
@@ -320,7 +324,10 @@ async def optimize_gepa(
     factory, called in the worker thread. ``time_mode="virtual"`` needs the simulated world.
     ``best_quality`` is the best mean score on ``valset`` (the training set when not given,
     as in a gepa_lab run, whose quality is the full training set). ``max_wall_time`` (seconds)
-    stops the run between two GEPA iterations.
+    stops the run between two GEPA iterations. ``task`` (:class:`~gepa_lab.tasks.LLMTask`):
+    the messages and metric of your own task, as in :func:`gepa_lab.optimize`, so both systems
+    are scored alike; the AIME task by default. ``max_tokens`` and ``reflection_max_tokens``
+    cap each task and reflection reply (None: the endpoint's default).
     """
     version = gepa_version()
     check_time_mode(time_mode)
@@ -334,6 +341,9 @@ async def optimize_gepa(
     seed_comps = {"instruction": seed} if isinstance(seed, str) else dict(seed)
     train = as_examples(trainset, "trainset")
     val = train if valset is None else as_examples(valset, "valset")
+    task = task or AIME
+    task.check(seed_comps, train[0])
+    check_max_tokens(max_tokens, reflection_max_tokens)
     if provider is None:
         provider = SimProvider
         task_model = task_model or TASK_MODEL
@@ -364,7 +374,14 @@ async def optimize_gepa(
             )
         usage = Usage()
         throttled = Throttled.for_config(backend, config, usage)
-        llm = LLMAdapter(throttled, task_model, reflection_model)
+        llm = LLMAdapter(
+            throttled,
+            task_model,
+            reflection_model,
+            max_tokens=max_tokens,
+            reflection_max_tokens=reflection_max_tokens,
+            task=task,
+        )
         rec = _Recorder(loop, usage, label, target_quality, max_wall_time, on_progress)
         adapter = GepaAdapter(llm, loop, rec, concurrency)
         try:

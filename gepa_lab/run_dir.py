@@ -50,10 +50,12 @@ MAY_CHANGE = frozenset(
 
 
 def fingerprint(examples: Sequence[Example]) -> str:
-    """sha256 of the training set as the run sees it (ids, problems, answers, in order)."""
+    """sha256 of the training set as the run sees it (ids, problems, answers and, for rows of
+    your own, every field, in order)."""
     h = hashlib.sha256()
     for e in examples:
-        h.update(json.dumps([e.id, e.problem, e.answer]).encode())
+        row = [e.id, e.problem, e.answer, *([dict(e.fields)] if e.fields else [])]
+        h.update(json.dumps(row, default=repr, sort_keys=True).encode())
     return h.hexdigest()
 
 

@@ -20,9 +20,10 @@ from collections.abc import Sequence
 
 from .data import Example
 from .engine.candidate import Trace
+from .tasks.llm_task import AIME, LLMTask
 
 REFLECT = """\
-You are improving the instruction given to an assistant that solves competition math problems.
+You are improving the instruction given to an assistant that {objective}.{background}
 
 Current instruction:
 ```
@@ -74,19 +75,27 @@ instruction inside a single ``` block."""
 TEMPLATES = {"reflect": REFLECT, "induce": INDUCE, "think": THINK}
 
 
-def _attempt(i: int, ex: Example, tr: Trace) -> str:
-    return f"### Example {i}\nProblem: {ex.problem}\nResponse: {tr.output}\nFeedback: {tr.feedback}"
+def _attempt(i: int, ex: Example, tr: Trace, label: str) -> str:
+    return f"### Example {i}\n{label}: {ex.problem}\nResponse: {tr.output}\nFeedback: {tr.feedback}"
 
 
-def _solved(i: int, ex: Example, tr: Trace) -> str:
+def _solved(i: int, ex: Example, tr: Trace, label: str) -> str:
     solution = f"\nReference solution: {ex.solution}" if ex.solution else ""
-    return f"### Example {i}\nProblem: {ex.problem}\nCorrect answer: {ex.answer}{solution}"
+    return f"### Example {i}\n{label}: {ex.problem}\nCorrect answer: {ex.answer}{solution}"
 
 
 def reflection_prompt(
-    current: str, examples: Sequence[tuple[Example, Trace]], strategy: str = "reflect"
+    current: str,
+    examples: Sequence[tuple[Example, Trace]],
+    strategy: str = "reflect",
+    task: LLMTask = AIME,
 ) -> str:
-    """The request for ``strategy``: one of :data:`TEMPLATES`."""
+    """The request for ``strategy`` (one of :data:`TEMPLATES`), written for ``task``: its
+    objective and background, its examples' inputs under its ``input_label``."""
     show = _solved if strategy == "induce" else _attempt
-    blocks = "\n\n".join(show(i, ex, tr) for i, (ex, tr) in enumerate(examples, 1))
-    return TEMPLATES[strategy].format(current=current, examples=blocks)
+    label = task.input_label
+    blocks = "\n\n".join(show(i, ex, tr, label) for i, (ex, tr) in enumerate(examples, 1))
+    background = f"\n\nBackground:\n{task.background.strip()}" if task.background.strip() else ""
+    return TEMPLATES[strategy].format(
+        current=current, examples=blocks, objective=task.objective, background=background
+    )

@@ -108,3 +108,12 @@ def test_strategy_settings_are_validated_and_old_adapters_get_a_clear_error():
         gl.optimize_sync(
             SEED, synthetic_aime(20, seed=1), gl.Config(max_metric_calls=50), adapter=adapter
         )
+
+
+def test_a_fence_left_open_loses_its_language_tag_and_an_empty_reply_is_no_proposal():
+    cut_off = "Here is the improved instruction:\n```python\nBe careful.\nCheck the units."
+    assert extract_instruction(cut_off) == "Be careful.\nCheck the units."
+    assert extract_instruction("```text\nKeep it short.\n```") == "Keep it short."
+    assert extract_instruction("Just do it.") == "Just do it."
+    for empty in ("", "   \n", "```\n\n```", "```markdown\n"):
+        assert extract_instruction(empty) is None

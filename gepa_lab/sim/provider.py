@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from ..provider import ChatRequest, ChatResponse, RateLimited, TransientError
+from . import sentiment
 from .faults import FaultDraw, Faults
 from .hashing import unit
 from .latency import REFLECTION_LATENCY, TASK_LATENCY, Latency
@@ -83,7 +84,10 @@ class SimProvider:
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         if request.model == TASK_MODEL:
-            text = answer(request.system, request.user, self.landscape)
+            if sentiment.decode(request.user) is not None:
+                text = sentiment.classify(request.system, request.user)
+            else:
+                text = answer(request.system, request.user, self.landscape)
             u = unit("latency", self.seed, request.system, request.user)
             delay = self.task_latency.sample(u)
         elif request.model == REFLECTION_MODEL:

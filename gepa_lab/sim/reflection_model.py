@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 
 from ..scoring import FORMAT_FEEDBACK
+from .sentiment import LABEL_FORMAT, RULES, Rule
 from .skills import FORMAT, HABITS, NOISE, SHORTCUT, SKILLS, STEPS, VERIFY, Habit, Skill
 
 
@@ -70,15 +71,15 @@ def reflect(request_text: str, seed: int | None = None, model: ReflectionModel =
     if request_text.startswith(INDUCE_TASK):
         return _reply(_induce(request_text, lines, rng, model))
     if request_text.startswith(THINK_TASK):
-        return _reply(_think(lines, rng, model))
+        return _reply(_think(lines, rng, model, "review of the" in request_text.lower()))
     evidence = request_text[found.end() :] if found else request_text
 
-    needed: list[Skill | Habit] = [
-        s for s in SKILLS if s.failure in evidence and not _covers(lines, s)
+    needed: list[Skill | Habit | Rule] = [
+        s for s in (*SKILLS, *RULES) if s.failure in evidence and not _covers(lines, s)
     ]
     if FORMAT_FEEDBACK in evidence and not _covers(lines, FORMAT):
         needed.append(FORMAT)
-    for habit in (VERIFY, STEPS, SHORTCUT):
+    for habit in (VERIFY, STEPS, SHORTCUT, LABEL_FORMAT):
         if habit.failure in evidence and not _covers(lines, habit):
             needed.append(habit)
     added = [item.hint for item in needed if rng.random() < model.adopt]
@@ -95,7 +96,7 @@ def _reply(lines: list[str]) -> str:
     return f"Here is the improved instruction:\n```\n{new}\n```"
 
 
-def _covers(lines: list[str], item: Skill | Habit) -> bool:
+def _covers(lines: list[str], item: Skill | Habit | Rule) -> bool:
     low = "\n".join(lines).lower()
     return any(c in low for c in item.cues)
 
@@ -109,26 +110,30 @@ def _induce(
     harmful or not). It sees what is needed even where no failure says so, but nothing of how
     the current instruction fails."""
     problems = request_text.lower()
-    known = {item.hint for item in (*SKILLS, *HABITS)} | {THINK_PROTOCOL}
+    known = {item.hint for item in (*SKILLS, *HABITS, *RULES, LABEL_FORMAT)} | {THINK_PROTOCOL}
     kept = lines[:1] + [ln for ln in lines[1:] if ln in known]
-    needed = [s for s in SKILLS if s.signature in problems and not _covers(kept, s)]
+    needed = [s for s in (*SKILLS, *RULES) if s.signature in problems and not _covers(kept, s)]
     added = [s.hint for s in needed if rng.random() < model.adopt]
-    if not _covers(kept, FORMAT):
-        added.append(FORMAT.hint)
+    answer_format = LABEL_FORMAT if "review of the" in problems else FORMAT
+    if not _covers(kept, answer_format):
+        added.append(answer_format.hint)
     if rng.random() < model.noise_rate:
         added.append(rng.choice(NOISE).hint)
     return [*kept, *added]
 
 
-def _think(lines: list[str], rng: random.Random, model: ReflectionModel) -> list[str]:
+def _think(
+    lines: list[str], rng: random.Random, model: ReflectionModel, reviews: bool = False
+) -> list[str]:
     """Interleaved thinking: add a reasoning protocol (step by step, then a verification, then
-    the answer format) and leave the domain guidance alone. Worth a few points while the
-    habits are missing, nothing once they are there."""
+    the answer format; for reviews, the one-label format only) and leave the domain guidance
+    alone. Worth a few points while the habits are missing, nothing once they are there."""
     added = [THINK_PROTOCOL] if not _covers(lines, STEPS) else []
-    if not _covers(lines, VERIFY) and rng.random() < model.adopt:
+    if not reviews and not _covers(lines, VERIFY) and rng.random() < model.adopt:
         added.append(VERIFY.hint)
-    if not _covers(lines, FORMAT):
-        added.append(FORMAT.hint)
+    answer_format = LABEL_FORMAT if reviews else FORMAT
+    if not _covers(lines, answer_format):
+        added.append(answer_format.hint)
     if len(lines) > 1 and rng.random() < model.drop_rate:
         lines = lines[:]
         lines.pop(rng.randrange(1, len(lines)))

@@ -1,0 +1,319 @@
+"""Your own task: data from rows and files, built-in metrics, message templates, and the
+simulated review-labelling task end to end (deterministic reflection model)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import gepa_lab as gl
+from gepa_lab.data import Example
+from gepa_lab.engine.candidate import Trace
+from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
+from gepa_lab.sim.process import SimServerProcess
+from gepa_lab.sim.sentiment import synthetic_reviews
+from gepa_lab.strategies import reflection_prompt
+from gepa_lab.tasks import AIME, LLMTask, load_examples, metrics
+
+LABELS = metrics.LabelAccuracy(["positive", "negative"])
+REVIEWS = LLMTask(
+    user="{text}", metric=LABELS, objective="labels product reviews as positive or negative"
+)
+
+
+def ex(answer, **fields) -> Example:
+    return Example("e1", "input text", answer, None, fields)
+
+
+# --- metrics ----------------------------------------------------------------------------------
+
+
+def test_label_accuracy_names_the_confusion_and_asks_for_a_label():
+    assert LABELS(ex("positive"), "Fine.\nLabel: Positive") == (1.0, "Correct: 'positive'.")
+    score, feedback = LABELS(ex("negative"), "Label: positive")
+    assert (
+        score == 0.0
+        and feedback == "Incorrect: labelled 'positive', the correct label is 'negative'."
+    )
+    # the last label named counts, as a whole word
+    assert LABELS(ex("negative"), "Not positive at all. Label: negative")[0] == 1.0
+    assert LABELS(ex("negative"), "Label: negatives")[1].startswith("No label found")
+    with pytest.raises(ValueError, match="is not one of the labels"):
+        LABELS(ex("neutral"), "Label: positive")
+    for bad in (["positive"], ["a", "A"], ["a", ""]):
+        with pytest.raises(ValueError, match="labels="):
+            metrics.LabelAccuracy(bad)
+
+
+def test_exact_match_numeric_contains_and_exact_int():
+    assert metrics.ExactMatch()(ex("The Eiffel Tower"), "Answer: eiffel tower!")[0] == 1.0
+    assert metrics.ExactMatch(normalized=False)(ex("Paris"), "Answer: paris")[0] == 0.0
+    assert metrics.Numeric(0.01)(ex(-3.5), "so about -3.504")[0] == 1.0
+    assert metrics.Numeric(0.01)(ex(1200), "it is 1,210")[0] == 0.0
+    assert metrics.Numeric(0.01, relative=True)(ex(1200), "it is 1,210")[0] == 1.0
+    assert metrics.Numeric()(ex(2), "no idea")[1].startswith("No number found")
+    assert metrics.Contains()(ex("blue"), "The sky is BLUE.")[0] == 1.0
+    assert (
+        metrics.Contains(r"^answer: {answer}$")(ex("4"), "x\nanswer: 4")[0] == 0.0
+    )  # no MULTILINE
+    with pytest.raises(ValueError, match="pattern="):
+        metrics.Contains("(unclosed")
+    with pytest.raises(ValueError, match="tolerance="):
+        metrics.Numeric(-1)
+    assert metrics.ExactInt()(ex(7), "### 70") == (
+        0.0,
+        "Incorrect: answered 70, the correct answer is 7.",
+    )
+
+
+def test_token_f1_gives_partial_credit_and_says_what_is_missing():
+    f1 = metrics.TokenF1()
+    score, feedback = f1(ex("the red brick house"), "Answer: a red house")
+    assert score == pytest.approx(0.8) and "missing 'brick'" in feedback
+    assert not metrics.is_binary(f1) and metrics.is_binary(LABELS)
+
+
+def test_a_broken_metric_is_named():
+    with pytest.raises(ValueError, match="scores must be numbers in"):
+        metrics.checked(lambda e, o: 1.5, ex(1), "x")
+    with pytest.raises(ValueError, match="feedback must be text"):
+        metrics.checked(lambda e, o: (1.0, 3), ex(1), "x")
+    assert metrics.checked(lambda e, o: 1, ex(1), "x") == (1.0, "")
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+def test_rows_from_csv_jsonl_and_dataframes_with_any_answer_type(tmp_path):
+    rows = [{"q": "capital of France?", "a": "Paris"}, {"q": "2 - 5?", "a": -3}]
+    path = tmp_path / "d.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
+    from_file = load_examples(path, input="q", answer="a")
+    assert [e.answer for e in from_file] == ["Paris", -3]
+    assert from_file[0].fields == rows[0] and from_file[0].problem == "capital of France?"
+    # ids from content: the same whatever the order
+    again = load_examples(list(reversed(rows)), input="q", answer="a")
+    assert {e.id for e in again} == {e.id for e in from_file}
+    frame = pd.DataFrame({"text": ["a", "b"], "label": np.array([3, 1200]), "k": ["x", "y"]})
+    got = load_examples(frame, input="text", answer="label", id="k")
+    assert [e.answer for e in got] == [3, 1200] and type(got[0].answer) is int
+    assert [e.id for e in got] == ["x", "y"]
+    csv_path = tmp_path / "d.csv"
+    csv_path.write_text("text,label\nhi,positive\n")
+    assert load_examples(csv_path, input="text", answer="label")[0].answer == "positive"
+
+
+def test_bad_rows_are_named_before_any_call(tmp_path):
+    with pytest.raises(ValueError, match=r"rows\[1\]: no field 'label' \(fields: 'text'\)"):
+        load_examples([{"text": "a", "label": "x"}, {"text": "b"}], input="text", answer="label")
+    with pytest.raises(ValueError, match=r"rows\[0\]\.text: must be non-empty"):
+        load_examples([{"text": " ", "label": "x"}], input="text", answer="label")
+    with pytest.raises(ValueError, match=r"DataFrame\[1\]\.label: missing answer"):
+        load_examples(
+            pd.DataFrame({"t": ["a", "b"], "label": [1.0, np.nan]}), input="t", answer="label"
+        )
+    with pytest.raises(ValueError, match=r"rows\[1\]: duplicate id '1' rows\[0\]"):
+        load_examples([{"t": "a", "i": 1}, {"t": "b", "i": 1}], input="t", answer=None, id="i")
+    with pytest.raises(ValueError, match=r"rows\[1\]: the same row as rows\[0\]"):
+        load_examples([{"t": "a"}, {"t": "a"}], input="t", answer=None)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("text,label\ncaf\xe9,positive\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin\.csv: not UTF-8 text"):
+        load_examples(latin, input="text", answer="label")
+    (tmp_path / "d.txt").write_text("x")
+    with pytest.raises(ValueError, match=r"unknown file type '\.txt'"):
+        load_examples(tmp_path / "d.txt", input="text")
+    broken = tmp_path / "b.jsonl"
+    broken.write_text('{"t": "a"}\n{oops\n')
+    with pytest.raises(ValueError, match=r"b.jsonl:2: not JSON"):
+        load_examples(broken, input="t", answer=None)
+
+
+# --- templates --------------------------------------------------------------------------------
+
+
+def test_templates_fill_from_the_candidate_then_the_example():
+    task = LLMTask(
+        metric=metrics.ExactMatch(),
+        system="{style}\nAnswer in {language}.",
+        user="Question ({topic}): {problem}",
+    )
+    e = Example(
+        "e", "Why is the sky blue?", "scattering", None, {"topic": "physics", "language": "en"}
+    )
+    assert task.messages({"style": "Be brief."}, e) == (
+        ("system", "Be brief.\nAnswer in en."),
+        ("user", "Question (physics): Why is the sky blue?"),
+    )
+    with pytest.raises(ValueError, match=r"\{tone\} is neither a component"):
+        LLMTask(metric=LABELS, system="{tone}").check({"style": "x"}, e)
+    with pytest.raises(ValueError, match="'topic' is both a component"):
+        task.check({"style": "x", "topic": "y"}, e)
+    with pytest.raises(ValueError, match=r"user=.*literal braces"):
+        LLMTask(metric=LABELS, user='{"json": {text}}')
+    with pytest.raises(ValueError, match="metric="):
+        LLMTask(metric="label accuracy")  # type: ignore[arg-type]
+
+
+def test_the_aime_task_sends_and_asks_what_it_always_did():
+    e = Example("e", "Find x.", 7)
+    assert AIME.messages({"a": "One.", "b": "Two."}, e) == (
+        ("system", "One.\n\nTwo."),
+        ("user", "Find x."),
+    )
+    trace = Trace(0.0, "### 3", "Incorrect")
+    prompt = reflection_prompt("Solve it.", [(e, trace)])
+    assert prompt.startswith(
+        "You are improving the instruction given to an assistant that solves competition math "
+        "problems.\n\nCurrent instruction:"
+    )
+    assert "\nProblem: Find x.\n" in prompt
+    review = reflection_prompt(
+        "Label it.",
+        [(e, trace)],
+        task=LLMTask(metric=LABELS, objective="labels reviews", background="Shop reviews."),
+    )
+    assert review.startswith(
+        "You are improving the instruction given to an assistant that labels reviews.\n\n"
+        "Background:\nShop reviews.\n\nCurrent instruction:"
+    )
+    assert "\nInput: Find x.\n" in review
+
+
+# --- end to end on the simulated review task --------------------------------------------------
+
+
+def reviews_csv(tmp_path, n=12, seed=0):
+    path = tmp_path / "reviews.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, ["id", "text", "label"])
+        writer.writeheader()
+        writer.writerows(synthetic_reviews(n, seed))
+    return path
+
+
+def test_a_12_row_review_csv_reaches_1_on_every_seed(tmp_path):
+    train = load_examples(reviews_csv(tmp_path), input="text", answer="label", id="id")
+    seed_score = asyncio.run(
+        gl.score_prompt("Label the review.", train, task=REVIEWS, time_mode="virtual")
+    )
+    assert seed_score < 0.5
+    for seed in range(16):
+        res = gl.optimize_sync(
+            "Label the review.",
+            train,
+            gl.Config(max_metric_calls=2000, target_quality=1.0, seed=seed),
+            provider=SimProvider(reflection="deterministic"),
+            task_model=TASK_MODEL,
+            reflection_model=REFLECTION_MODEL,
+            time_mode="virtual",
+            task=REVIEWS,
+        )
+        assert res.stop_reason == "target", (seed, res.stop_reason, res.best_quality)
+        rescored = asyncio.run(
+            gl.score_prompt(res.best_candidate, train, task=REVIEWS, time_mode="virtual")
+        )
+        assert rescored == 1.0
+
+
+def test_the_review_task_over_the_simulated_http_server(tmp_path):
+    train = load_examples(reviews_csv(tmp_path, 8, seed=1), input="text", answer="label")
+
+    async def run(url):
+        provider = gl.OpenAIProvider(url)
+        try:
+            return await gl.optimize(
+                "Label the review.",
+                train,
+                gl.Config(max_metric_calls=600, target_quality=1.0, eval_concurrency=16),
+                provider=provider,
+                task_model=TASK_MODEL,
+                reflection_model=REFLECTION_MODEL,
+                task=REVIEWS,
+            )
+        finally:
+            await provider.aclose()
+
+    with SimServerProcess(time_scale=0.01) as url:
+        res = asyncio.run(run(url))
+    assert res.simulated and res.stop_reason == "target" and res.best_quality == 1.0
+
+
+def test_a_fractional_metric_refuses_a_wilson_bound_and_an_adapter_with_a_task():
+    train = load_examples(synthetic_reviews(8), input="text", answer="label")
+    f1 = LLMTask(user="{text}", metric=metrics.TokenF1())
+    cfg = gl.Config(max_metric_calls=100, target_quality=0.9, target_confidence=0.95)
+    with pytest.raises(ValueError, match=r"target_confidence=0\.95 needs a metric"):
+        gl.optimize_sync("Label it.", train, cfg, time_mode="virtual", task=f1)
+    adapter = gl.LLMAdapter(SimProvider(), TASK_MODEL, REFLECTION_MODEL)
+    with pytest.raises(ValueError, match="task= or max_tokens= with adapter="):
+        gl.optimize_sync("x", train, cfg, adapter=adapter, task=f1)
+
+
+def test_gepa_runs_the_same_review_task():
+    pytest.importorskip("gepa")
+    train = load_examples(synthetic_reviews(12), input="text", answer="label")
+    res = asyncio.run(
+        gl.optimize_gepa(
+            "Label the review.",
+            train,
+            max_metric_calls=400,
+            time_mode="virtual",
+            task=REVIEWS,
+        )
+    )
+    seed_score = asyncio.run(
+        gl.score_prompt("Label the review.", train, task=REVIEWS, time_mode="virtual")
+    )
+    assert res.best_quality > seed_score
+    rescored = asyncio.run(
+        gl.score_prompt(res.best_candidate, train, task=REVIEWS, time_mode="virtual")
+    )
+    assert rescored == pytest.approx(res.best_quality)
+
+
+def test_the_readme_example_runs_as_written(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    code = readme.split("## Your own task")[1].split("```python\n")[1].split("```")[0]
+    assert len(code.strip().splitlines()) <= 15
+    reviews_csv(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)  # real time: about 15 s of simulated calls
+    assert scope["result"].best_quality == 1.0
+
+
+def test_reply_caps_reach_every_request_and_bad_ones_are_named():
+    seen = []
+
+    class Recording(SimProvider):
+        async def complete(self, request):
+            seen.append((request.purpose, request.max_tokens))
+            return await super().complete(request)
+
+    train = load_examples(synthetic_reviews(8), input="text", answer="label")
+    cfg = gl.Config(max_metric_calls=40)
+    gl.optimize_sync(
+        "Label it.",
+        train,
+        cfg,
+        provider=Recording(),
+        task_model=TASK_MODEL,
+        reflection_model=REFLECTION_MODEL,
+        time_mode="virtual",
+        task=REVIEWS,
+        max_tokens=64,
+        reflection_max_tokens=512,
+    )
+    assert {("task", 64), ("reflection", 512)} == set(seen)
+    with pytest.raises(ValueError, match="reflection_max_tokens"):
+        gl.optimize_sync("x", train, cfg, time_mode="virtual", reflection_max_tokens=0)
+    with pytest.raises(ValueError, match="max_tokens"):
+        asyncio.run(gl.score_prompt("x", train, task=REVIEWS, max_tokens=-5))

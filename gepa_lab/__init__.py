@@ -20,7 +20,7 @@ from .gepa_baseline import optimize_gepa
 from .limiter import AdaptiveLimiter
 from .limits import max_concurrency_from_fd_limit, raise_fd_limit
 from .openai_provider import OpenAIProvider, ProviderUnavailable
-from .tasks import LLMTask, load_examples, metrics
+from .tasks import EvaluatorTask, LLMTask, ProgramTask, load_examples, metrics
 from .telemetry import ProgressPrinter, RunResult
 from .throttle import RetryPolicy, Throttled
 from .usage import PriceTable
@@ -29,11 +29,13 @@ __all__ = [
     "AdaptiveLimiter",
     "Config",
     "EvalCache",
+    "EvaluatorTask",
     "Example",
     "LLMAdapter",
     "LLMTask",
     "OpenAIProvider",
     "PriceTable",
+    "ProgramTask",
     "ProgressPrinter",
     "ProviderUnavailable",
     "RetryPolicy",

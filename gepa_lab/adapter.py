@@ -1,8 +1,9 @@
-"""The bridge between the engine and an LLM provider: run a candidate, score it, reflect on it.
+"""The bridge between the engine and an LLM provider: evaluate a candidate, reflect on it.
 
-This is GEPA's adapter role: the engine only knows candidates, examples and traces; the adapter
-knows how a candidate becomes chat messages, how an answer is scored and how failures become a
-reflection request.
+This is GEPA's adapter role: the engine only knows candidates, examples and traces. The adapter
+owns the run's model client (cache, completion log, replay) and asks its task what an evaluation
+is (:mod:`gepa_lab.tasks`: messages and a metric, your evaluator, or your program) and turns
+failures into a reflection request written for that task.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from .provider import ChatRequest, ChatResponse, Provider
 from .replay import CompletionLog, ReplayGate
 from .scoring import Score
 from .strategies import reflection_prompt
-from .tasks.llm_task import AIME, LLMTask
+from .tasks.llm_task import AIME
+from .tasks.protocol import Task
 
 FeedbackFn = Callable[[Example, str, Score], str | None]
 
@@ -55,7 +57,8 @@ def extract_instruction(text: str) -> str | None:
 
 @dataclass
 class LLMAdapter:
-    """Runs candidates as system prompts on ``task_model``; reflects with ``reflection_model``.
+    """Evaluates candidates by its ``task`` (by default AIME's: the candidate as the system
+    prompt of ``task_model``); reflects with ``reflection_model``.
 
     With a ``cache``, answers already known are served from it (``task_calls`` and
     ``reflection_calls`` count only real calls). ``replay_latency`` makes a hit wait as long as
@@ -74,7 +77,7 @@ class LLMAdapter:
     replay_latency: bool = False
     # Extra per-example feedback for the reflection model (see solution_feedback).
     feedback: FeedbackFn | None = None
-    task: LLMTask = AIME  # the messages sent and the metric (gepa_lab.tasks)
+    task: Task = AIME  # what an evaluation is: messages and a metric, or your evaluator
     log: CompletionLog | None = None  # records the order calls finish in (run directories)
     replay: ReplayGate | None = None  # on resume: holds each replayed call until its turn
     task_calls: int = 0
@@ -130,24 +133,17 @@ class LLMAdapter:
             self._log_cut = True
         log.append(key)
 
+    async def chat(self, messages: tuple[tuple[str, str], ...], example_id: str) -> str:
+        """One task-model call for ``example_id``, through the run's cache, log and replay."""
+        request = ChatRequest(self.task_model, messages, self.temperature, self.max_tokens)
+        return (await self._complete(request, example_id)).text
+
     async def evaluate(self, candidate: Candidate, example: Example) -> Trace:
-        request = ChatRequest(
-            self.task_model,
-            self.task.messages(candidate.components, example),
-            self.temperature,
-            self.max_tokens,
-        )
-        response = await self._complete(request, example.id)
-        try:
-            value, feedback = self.task.score(example, response.text)
-        except Exception as exc:
-            raise UserCodeError(
-                f"the metric failed on example {example.id!r}: {type(exc).__name__}: {exc}"
-            ) from exc
+        output, value, feedback = await self.task.evaluate(self, candidate.components, example)
         scored = Score(value, None, feedback)
         if self.feedback is not None:
             try:
-                extra = self.feedback(example, response.text, scored)
+                extra = self.feedback(example, output, scored)
             except Exception as exc:
                 raise UserCodeError(
                     f"the feedback function failed on example {example.id!r}: "
@@ -160,7 +156,7 @@ class LLMAdapter:
                 )
             if extra:
                 feedback = f"{feedback}\n{extra}"
-        return Trace(value, response.text, feedback)
+        return Trace(value, output, feedback)
 
     async def propose(
         self,

@@ -21,7 +21,8 @@ from .limiter import AdaptiveLimiter
 from .provider import Provider, ProviderError
 from .run_dir import open_run_dir
 from .sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
-from .tasks.llm_task import AIME, LLMTask
+from .tasks.llm_task import AIME
+from .tasks.protocol import Task
 from .telemetry import RunResult
 from .throttle import RetryPolicy, Throttled
 from .usage import PriceTable, Usage
@@ -63,7 +64,7 @@ async def optimize(
     run_dir: str | Path | None = None,
     resume: str | Path | None = None,
     feedback: FeedbackFn | None = None,
-    task: LLMTask | None = None,
+    task: Task | None = None,
     max_tokens: int | None = None,
     reflection_max_tokens: int | None = None,
 ) -> RunResult:
@@ -122,7 +123,7 @@ async def score_prompt(
     task_model: str | None = None,
     concurrency: int = 64,
     time_mode: str = "real",
-    task: LLMTask | None = None,
+    task: Task | None = None,
     max_tokens: int | None = None,
 ) -> float:
     """Mean score of ``prompt`` (an instruction or named components) on ``examples``: how a
@@ -193,7 +194,7 @@ def _prepare(
     run_dir: str | Path | None = None,
     resume: str | Path | None = None,
     feedback: FeedbackFn | None = None,
-    task: LLMTask | None = None,
+    task: Task | None = None,
     max_tokens: tuple[int | None, int | None] = (None, None),
 ) -> partial[Any]:
     """Validate everything before any call is made, and return the run as a coroutine factory."""
@@ -236,13 +237,13 @@ def _prepare(
     elif task is not None or max_tokens != (None, None):
         raise ValueError("task= or max_tokens= with adapter=: give them to your adapter instead")
     run_task = getattr(adapter, "task", None)
-    if isinstance(run_task, LLMTask):
+    if run_task is not None:
         run_task.check(seeds[0], examples[0])
         if config.target_confidence is not None and not run_task.binary:
             raise ValueError(
-                f"Config.target_confidence={config.target_confidence} needs a metric that "
-                f"scores only 0 or 1 (a Wilson bound); {type(run_task.metric).__name__} gives "
-                "fractional scores: set target_confidence=None"
+                f"Config.target_confidence={config.target_confidence} needs a task scored only "
+                "0 or 1 (a Wilson bound), and this one may give fractional scores: set "
+                "target_confidence=None"
             )
     if feedback is not None:
         if not callable(feedback):

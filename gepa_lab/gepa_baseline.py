@@ -41,7 +41,8 @@ from .engine.candidate import Candidate
 from .engine.pipeline import ProgressFn, UserCodeError
 from .provider import ChatRequest, Provider
 from .sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
-from .tasks.llm_task import AIME, LLMTask
+from .tasks.llm_task import AIME
+from .tasks.protocol import Task
 from .telemetry import EventLog, RunResult, timeline_frame
 from .throttle import Throttled
 from .usage import Usage
@@ -309,7 +310,7 @@ async def optimize_gepa(
     label: str = "gepa",
     on_progress: ProgressFn | None = None,
     parallel: tuple[int, int] | None = None,
-    task: LLMTask | None = None,
+    task: Task | None = None,
     max_tokens: int | None = None,
     reflection_max_tokens: int | None = None,
 ) -> RunResult:
@@ -324,10 +325,10 @@ async def optimize_gepa(
     factory, called in the worker thread. ``time_mode="virtual"`` needs the simulated world.
     ``best_quality`` is the best mean score on ``valset`` (the training set when not given,
     as in a gepa_lab run, whose quality is the full training set). ``max_wall_time`` (seconds)
-    stops the run between two GEPA iterations. ``task`` (:class:`~gepa_lab.tasks.LLMTask`):
-    the messages and metric of your own task, as in :func:`gepa_lab.optimize`, so both systems
-    are scored alike; the AIME task by default. ``max_tokens`` and ``reflection_max_tokens``
-    cap each task and reflection reply (None: the endpoint's default).
+    stops the run between two GEPA iterations. ``task``: your own task (an LLM task or an
+    evaluator), as in :func:`gepa_lab.optimize`, so both systems are scored alike; the AIME
+    task by default. ``max_tokens`` and ``reflection_max_tokens`` cap each task and reflection
+    reply (None: the endpoint's default).
     """
     version = gepa_version()
     check_time_mode(time_mode)

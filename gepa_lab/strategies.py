@@ -20,7 +20,8 @@ from collections.abc import Sequence
 
 from .data import Example
 from .engine.candidate import Trace
-from .tasks.llm_task import AIME, LLMTask
+from .tasks.llm_task import AIME
+from .tasks.protocol import Task
 
 REFLECT = """\
 You are improving the instruction given to an assistant that {objective}.{background}
@@ -88,7 +89,7 @@ def reflection_prompt(
     current: str,
     examples: Sequence[tuple[Example, Trace]],
     strategy: str = "reflect",
-    task: LLMTask = AIME,
+    task: Task = AIME,
 ) -> str:
     """The request for ``strategy`` (one of :data:`TEMPLATES`), written for ``task``: its
     objective and background, its examples' inputs under its ``input_label``."""

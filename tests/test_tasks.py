@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import threading
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ import pytest
 import gepa_lab as gl
 from gepa_lab.data import Example
 from gepa_lab.engine.candidate import Trace
-from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
+from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, sentiment
 from gepa_lab.sim.process import SimServerProcess
 from gepa_lab.sim.sentiment import synthetic_reviews
 from gepa_lab.strategies import reflection_prompt
@@ -248,7 +249,7 @@ def test_a_fractional_metric_refuses_a_wilson_bound_and_an_adapter_with_a_task()
     train = load_examples(synthetic_reviews(8), input="text", answer="label")
     f1 = LLMTask(user="{text}", metric=metrics.TokenF1())
     cfg = gl.Config(max_metric_calls=100, target_quality=0.9, target_confidence=0.95)
-    with pytest.raises(ValueError, match=r"target_confidence=0\.95 needs a metric"):
+    with pytest.raises(ValueError, match=r"target_confidence=0\.95 needs a task scored only"):
         gl.optimize_sync("Label it.", train, cfg, time_mode="virtual", task=f1)
     adapter = gl.LLMAdapter(SimProvider(), TASK_MODEL, REFLECTION_MODEL)
     with pytest.raises(ValueError, match="task= or max_tokens= with adapter="):
@@ -317,3 +318,137 @@ def test_reply_caps_reach_every_request_and_bad_ones_are_named():
         gl.optimize_sync("x", train, cfg, time_mode="virtual", reflection_max_tokens=0)
     with pytest.raises(ValueError, match="max_tokens"):
         asyncio.run(gl.score_prompt("x", train, task=REVIEWS, max_tokens=-5))
+
+
+# --- your own evaluator -----------------------------------------------------------------------
+
+
+def local_classifier(candidate: str, example: Example) -> tuple[float, dict]:
+    """A program of the user's own, scored without any LLM call: here the simulated world's
+    review classifier run locally."""
+    reply = sentiment.classify(candidate, example.problem)
+    score, verdict = LABELS(example, reply)
+    return score, {"output": reply, "verdict": verdict}
+
+
+def run_evaluator(evaluator, **kw) -> gl.RunResult:
+    train = load_examples(synthetic_reviews(12, seed=3), input="text", answer="label")
+    task = gl.EvaluatorTask(evaluator, objective="labels product reviews", binary=True, **kw)
+    return gl.optimize_sync(
+        "Label the review.",
+        train,
+        gl.Config(max_metric_calls=1500, target_quality=1.0),
+        time_mode="virtual",
+        task=task,
+    )
+
+
+def test_sync_and_async_evaluators_improve_on_the_seed():
+    threads = set()
+
+    def sync_eval(candidate, example):
+        threads.add(threading.current_thread().name)
+        return local_classifier(candidate, example)
+
+    async def async_eval(candidate, example):
+        await asyncio.sleep(0)
+        return local_classifier(candidate, example)
+
+    train = load_examples(synthetic_reviews(12, seed=3), input="text", answer="label")
+    seed_score = sum(local_classifier("Label the review.", e)[0] for e in train) / len(train)
+    for evaluator in (sync_eval, async_eval):
+        res = run_evaluator(evaluator)
+        assert res.best_quality > seed_score and res.stop_reason == "target"
+    assert threads and all(name.startswith("evaluator") for name in threads)
+
+
+def test_a_broken_evaluator_stops_the_run_naming_the_example():
+    def boom(candidate, example):
+        raise KeyError("label")
+
+    with pytest.raises(gl.UserCodeError, match=r"evaluator failed on example 'row-\w+': KeyError"):
+        run_evaluator(boom)
+    with pytest.raises(gl.UserCodeError, match=r"give a score in \[0, 1\]"):
+        run_evaluator(lambda c, e: 2.0)
+    with pytest.raises(gl.UserCodeError, match="give text or a dict"):
+        run_evaluator(lambda c, e: (1.0, 3))
+    with pytest.raises(ValueError, match="threads="):
+        gl.EvaluatorTask(boom, threads=0)
+
+
+def test_the_readme_evaluator_example_runs_as_written(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    blocks = readme.split("## Your own task")[1].split("## The simulated world")[0]
+    code = blocks.split("```python\n")[2].split("```")[0]
+    assert len(code.strip().splitlines()) <= 15
+
+    def my_program(candidate, text):  # the user's own program: here the simulated classifier
+        return LABELS.predicted(sentiment.classify(candidate, text))
+
+    train = load_examples(synthetic_reviews(12, seed=3), input="text", answer="label")
+    scope = {
+        "gl": gl,
+        "my_program": my_program,
+        "train": train,
+        "config": gl.Config(max_metric_calls=1500, target_quality=1.0),
+    }
+    seed_score = sum(my_program("Label the review.", e.problem) == e.answer for e in train) / 12
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["result"].best_quality > seed_score
+
+
+# --- fractional scores and the perfect score --------------------------------------------------
+
+
+def half_credit(candidate: str, example: Example) -> tuple[float, str]:
+    """Fractional scores: half for the right label, half for asking for one label."""
+    label = LABELS.predicted(sentiment.classify(candidate, example.problem))
+    asks = "exactly one label" in candidate.lower()
+    reply = sentiment.classify(candidate, example.problem)
+    return 0.5 * (label == example.answer) + 0.5 * asks, reply
+
+
+def test_fractional_scores_go_through_the_ladder_the_front_and_the_target():
+    from gepa_lab.plots import comparison_table
+
+    train = load_examples(synthetic_reviews(40, seed=5), input="text", answer="label")
+    res = gl.optimize_sync(
+        "Label the review.",
+        train,
+        gl.Config(max_metric_calls=4000, target_quality=1.0, seed=1),
+        time_mode="virtual",
+        task=gl.EvaluatorTask(half_credit, objective="labels product reviews"),
+    )
+    assert res.rung_sizes == (8, 40)  # a probe, then the full set
+    ev = res.events
+    probes = ev[(ev.event == "eval_end") & (ev.rung == 0)].score
+    assert any(round(s * 8 * 2) % 2 for s in probes)  # an odd number of half credits on 8
+    assert res.stop_reason == "target" and res.best_quality == 1.0
+    assert (res.rung_counts["pruned"].sum()) > 0
+    table = comparison_table([res])
+    assert table.loc["turbo", "best quality"] == 1.0
+
+
+def test_a_perfect_score_below_1_counts_as_solved():
+    train = load_examples(synthetic_reviews(12), input="text", answer="label")
+
+    def capped(candidate, example):
+        return 0.9, "as good as it gets"
+
+    runs = {}
+    for perfect in (0.9, 1.0):
+        runs[perfect] = gl.optimize_sync(
+            "Label the review.",
+            train,
+            gl.Config(max_metric_calls=600),
+            time_mode="virtual",
+            task=gl.EvaluatorTask(capped, perfect_score=perfect),
+        )
+    # at 0.9 there is nothing to reflect on; at 1.0 every example is a failure to work on
+    assert runs[0.9].reflection_calls == 0 and runs[0.9].stop_reason == "exhausted"
+    assert any("no candidate has a failure left" in w for w in runs[0.9].warnings)
+    assert runs[1.0].reflection_calls > 0
+    with pytest.raises(ValueError, match="perfect_score="):
+        gl.EvaluatorTask(capped, perfect_score=0)

@@ -29,8 +29,9 @@ def evidence_score(cand: Candidate, positions: Sequence[int]) -> float:
 
 
 class Archive:
-    def __init__(self, n_examples: int) -> None:
+    def __init__(self, n_examples: int, perfect_score: float = 1.0) -> None:
         self.n_examples = n_examples
+        self.perfect_score = perfect_score  # a score this high solves an example
         self.candidates: dict[int, Candidate] = {}
         self._texts: set[str] = set()
         self.completed: list[Candidate] = []  # scored on every example
@@ -196,9 +197,8 @@ class Archive:
         self._merged_pairs.add(pair)
         return self.candidates[other_id], ancestor
 
-    @staticmethod
-    def _has_failure(cand: Candidate) -> bool:
-        return any(t is not None and t.score < 1 for t in cand.traces)
+    def _has_failure(self, cand: Candidate) -> bool:
+        return any(t is not None and t.score < self.perfect_score for t in cand.traces)
 
     def lineage(self, cand_id: int) -> list[int]:
         """Ids from the seed down to ``cand_id``."""

@@ -174,7 +174,9 @@ class Pipeline:
             config.cohort_window,
             MIN_COHORT,
         )
-        self.archive = Archive(len(self.examples))
+        # "Solved" is the task's perfect score (1.0 unless the task says otherwise).
+        self.perfect = float(getattr(getattr(adapter, "task", None), "perfect_score", 1.0))
+        self.archive = Archive(len(self.examples), self.perfect)
         self.log = EventLog()
         self.rng = random.Random(f"{stream}/mutation")
         self.bandit = StrategyBandit(
@@ -602,7 +604,9 @@ class Pipeline:
             if parent_score is None or bar > parent_score:
                 parent_score, child_same = bar, score
             best_there = best.mean_over(tested)
-            beats_best = best_there >= 1.0 - 1e-12 or cand.mean_over(tested) > best_there + 1e-12
+            beats_best = (
+                best_there >= self.perfect - 1e-12 or cand.mean_over(tested) > best_there + 1e-12
+            )
         rivals = [parent] if best is None or best is parent else [parent, best]
         return self.ladder.decide(
             cand.id,
@@ -761,7 +765,7 @@ class Pipeline:
         failed, passed = [], []
         for p, t in enumerate(parent.traces):
             if t is not None:
-                (failed if t.score < 1 else passed).append(p)
+                (failed if t.score < self.perfect else passed).append(p)
         rng = random.Random(f"{self.cfg.seed}/shown/{parent.id}")
         shown_failed = self._fair_window(failed, rng, turn, k)
         extra = k - len(shown_failed) + (parent.duplicates > 0)

@@ -10,6 +10,7 @@ from . import sentiment
 from .faults import FaultDraw, Faults
 from .hashing import unit
 from .latency import REFLECTION_LATENCY, TASK_LATENCY, Latency
+from .program import PLAN_HEADER, PLAN_REQUEST, make_plan
 from .rate_limits import Buckets, RateLimits, charged_tokens, prompt_tokens
 from .reflection_model import REFLECTION_MODELS, reflect
 from .task_model import LANDSCAPES, answer
@@ -84,10 +85,14 @@ class SimProvider:
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         if request.model == TASK_MODEL:
-            if sentiment.decode(request.user) is not None:
-                text = sentiment.classify(request.system, request.user)
+            user = request.user
+            if sentiment.decode(user) is not None:
+                text = sentiment.classify(request.system, user)
+            elif user.startswith(PLAN_REQUEST):
+                text = make_plan(request.system, user[len(PLAN_REQUEST) :].strip())
             else:
-                text = answer(request.system, request.user, self.landscape)
+                problem, header, plan = user.partition(PLAN_HEADER)
+                text = answer(request.system, problem, self.landscape, plan if header else None)
             u = unit("latency", self.seed, request.system, request.user)
             delay = self.task_latency.sample(u)
         elif request.model == REFLECTION_MODEL:

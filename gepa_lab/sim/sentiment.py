@@ -13,6 +13,7 @@ text and the instruction, so the model behaves the same in process and over HTTP
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -152,17 +153,20 @@ def classify(instruction: str, text: str) -> str:
     return f"Read as a whole, the reviewer's verdict is clear.\nLabel: {review.label}"
 
 
-def synthetic_reviews(n: int, seed: int = 0, plain_share: float = 0.3) -> list[dict[str, str]]:
+def synthetic_reviews(
+    n: int, seed: int = 0, plain_share: float = 0.3, exclude: Collection[str] = ()
+) -> list[dict[str, str]]:
     """``n`` reviews as rows ``{"id", "text", "label"}``, the same for the same arguments:
     about ``plain_share`` plain ones, the rest spread over the labelling rules. Texts are
-    unique; at most ``len(PRODUCTS)`` times the number of clauses (128) can be made."""
+    unique and none is in ``exclude`` (a training set's texts, for a held-out set); at most
+    ``len(PRODUCTS)`` times the number of clauses (128) exist."""
     clauses = [c for rule in RULES for c in rule.clauses]
-    limit = len(PRODUCTS) * (len(clauses) + len(PLAIN))
+    limit = len(PRODUCTS) * (len(clauses) + len(PLAIN)) - len(set(exclude))
     if not 1 <= n <= limit:
         raise ValueError(f"synthetic_reviews: n={n} is invalid: must be in 1..{limit}")
     rng = random.Random(f"gepa_lab.sim.sentiment/{seed}")
     rows: list[dict[str, str]] = []
-    seen: set[str] = set()
+    seen: set[str] = set(exclude)
     while len(rows) < n:
         clause, label = rng.choice(PLAIN if rng.random() < plain_share else clauses)
         text = f"Review of the {rng.choice(PRODUCTS)}: {clause}"

@@ -15,7 +15,7 @@ Without a format instruction the model ends with ``### <n>`` only
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from .dataset import decode
@@ -86,9 +86,15 @@ def read_instruction(instruction: str) -> InstructionFeatures:
     )
 
 
-def p_correct(instruction: str, problem: str, landscape: Landscape = SKILLS_LANDSCAPE) -> float:
-    """Probability-like accuracy of this instruction on this problem (before the hash draw)."""
-    feats = read_instruction(instruction)
+def p_correct(
+    instruction: str,
+    problem: str,
+    landscape: Landscape = SKILLS_LANDSCAPE,
+    feats: InstructionFeatures | None = None,
+) -> float:
+    """Probability-like accuracy of this instruction on this problem (before the hash draw);
+    ``feats`` overrides what is read from the instruction."""
+    feats = feats or read_instruction(instruction)
     latent = decode(problem)
     factor = 1.0
     for skill in latent.skills:
@@ -101,14 +107,23 @@ def p_correct(instruction: str, problem: str, landscape: Landscape = SKILLS_LAND
     return min(0.98, max(0.02, p))
 
 
-def answer(instruction: str, problem: str, landscape: str = "skills") -> str:
-    """The model's response: a short worked answer, ending in ``### <n>`` when it follows format."""
+def answer(
+    instruction: str, problem: str, landscape: str = "skills", plan: str | None = None
+) -> str:
+    """The model's response: a short worked answer, ending in ``### <n>`` when it follows format.
+
+    With a ``plan`` (the solver step of a two-step program, :mod:`gepa_lab.sim.program`), the
+    methods come from the plan alone and the habits from the instruction alone: a solver prompt
+    that states methods itself gains nothing, and a good plan cannot replace its habits."""
     feats = read_instruction(instruction)
+    if plan is not None:
+        feats = replace(feats, covered=read_instruction(plan).covered)
+        instruction = f"{instruction}\n{plan}"  # what the exact wording of both draws on
     latent = decode(problem)
     land = LANDSCAPES[landscape]
     wording = land.wording
     draw = (1 - wording) * unit("solve", problem) + wording * unit("solve", problem, instruction)
-    right = draw < p_correct(instruction, problem, land)
+    right = draw < p_correct(instruction, problem, land, feats)
     names = ", ".join(s.key for s in latent.skills) or "direct computation"
     if right:
         value = latent.answer

@@ -2,6 +2,18 @@
 
 from . import metrics
 from .data import load_examples
+from .evaluator import EvaluatorTask
 from .llm_task import AIME, LLMTask
+from .program import ProgramTask, TracedLM
+from .protocol import Task
 
-__all__ = ["AIME", "LLMTask", "load_examples", "metrics"]
+__all__ = [
+    "AIME",
+    "EvaluatorTask",
+    "LLMTask",
+    "ProgramTask",
+    "Task",
+    "TracedLM",
+    "load_examples",
+    "metrics",
+]

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..data import Example
 from .metrics import ExactInt, Metric, checked, is_binary
+from .protocol import Chat, UserCodeError, check_perfect_score
 
 
 def placeholders(template: str, what: str) -> tuple[str, ...]:
@@ -54,8 +55,10 @@ class LLMTask:
     objective: str = "does the task shown in the examples"
     background: str = ""
     input_label: str = "Input"
+    perfect_score: float = 1.0
 
     def __post_init__(self) -> None:
+        check_perfect_score(self.perfect_score)
         if not callable(self.metric):
             raise ValueError(f"metric={self.metric!r} is invalid: must be callable")
         placeholders(self.user, "user")
@@ -95,6 +98,20 @@ class LLMTask:
     def score(self, example: Example, output: str) -> tuple[float, str]:
         """(score in [0, 1], feedback) of ``output`` on ``example``."""
         return checked(self.metric, example, output)
+
+    async def evaluate(
+        self, llm: Chat, components: Mapping[str, str], example: Example
+    ) -> tuple[str, float, str]:
+        """One task-model call and its score: (output, score, feedback). A metric that fails
+        stops the run (:class:`UserCodeError`), naming the example."""
+        output = await llm.chat(self.messages(components, example), example.id)
+        try:
+            score, feedback = self.score(example, output)
+        except Exception as exc:
+            raise UserCodeError(
+                f"the metric failed on example {example.id!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+        return output, score, feedback
 
     @staticmethod
     def _fill(template: str, what: str, values: Mapping[str, Any], example: Example) -> str:

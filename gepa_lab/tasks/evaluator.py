@@ -1,0 +1,90 @@
+"""A task scored by your own function (GEPA's ``optimize_anything`` shape).
+
+``evaluator(candidate, example)`` returns a score in [0, 1], or ``(score, feedback)`` where the
+feedback is text or a dict of named side information; it reaches the reflection model. The
+candidate is passed as a str when it is a single ``instruction`` (a str seed), else as the dict
+of its components. An ``async def`` evaluator is awaited on the run's event loop; a plain one
+runs in a pool of ``threads`` worker threads, so a slow evaluator never blocks the pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from ..data import Example
+from .protocol import Chat, UserCodeError, check_perfect_score
+
+
+@dataclass(frozen=True)
+class EvaluatorTask:
+    """``evaluator`` as a task; ``binary=True`` if it only ever scores 0 or 1."""
+
+    evaluator: Callable[..., Any]
+    objective: str = "does the task shown in the examples"
+    background: str = ""
+    input_label: str = "Input"
+    binary: bool = False
+    threads: int = 16
+    perfect_score: float = 1.0
+    _pool: list[ThreadPoolExecutor] = field(default_factory=list, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_perfect_score(self.perfect_score)
+        if not callable(self.evaluator):
+            raise ValueError(f"evaluator={self.evaluator!r} is invalid: must be callable")
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
+            raise ValueError(f"threads={self.threads!r} is invalid: must be an integer >= 1")
+
+    def check(self, components: Mapping[str, str], example: Example) -> None:
+        """Nothing to check before the run: the evaluator's contract is checked per call."""
+
+    async def evaluate(
+        self, llm: Chat, components: Mapping[str, str], example: Example
+    ) -> tuple[str, float, str]:
+        candidate: str | dict[str, str] = (
+            components["instruction"] if list(components) == ["instruction"] else dict(components)
+        )
+        try:
+            if inspect.iscoroutinefunction(self.evaluator):
+                got = await self.evaluator(candidate, example)
+            else:
+                loop = asyncio.get_running_loop()
+                got = await loop.run_in_executor(
+                    self._executor(), partial(self.evaluator, candidate, example)
+                )
+        except Exception as exc:
+            raise UserCodeError(
+                f"the evaluator failed on example {example.id!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+        score, feedback = _verdict(got, example)
+        return "", score, feedback
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if not self._pool:
+            self._pool.append(ThreadPoolExecutor(self.threads, thread_name_prefix="evaluator"))
+        return self._pool[0]
+
+
+def _verdict(got: Any, example: Example) -> tuple[float, str]:
+    score, info = got if isinstance(got, tuple) and len(got) == 2 else (got, "")
+    if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 1:
+        raise UserCodeError(
+            f"the evaluator returned {got!r} for example {example.id!r}: give a score in "
+            "[0, 1], or (score, feedback)"
+        )
+    if isinstance(info, Mapping):
+        feedback = "\n".join(f"{k}: {v}" for k, v in info.items())
+    elif isinstance(info, str):
+        feedback = info
+    else:
+        raise UserCodeError(
+            f"the evaluator's feedback for example {example.id!r} is a "
+            f"{type(info).__name__}: give text or a dict of named side information"
+        )
+    return float(score), feedback

@@ -26,7 +26,7 @@ import random
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from world_suite import median_ci
+from world_suite import calls_ratio, paired, rounded_ci, speedup
 
 import gepa_lab as gl
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
@@ -89,31 +89,24 @@ def one(name: str, seed: int) -> dict:
 
 def summarize(rows: list[dict]) -> dict:
     rng = random.Random(0)
-
-    def ci(values):
-        got = median_ci(values, rng)
-        return None if got is None else [round(v, 3) for v in got]
-
-    def paired(fn, a, b):
-        return [fn(r[a], r[b]) for r in rows if r[a]["reached"] and r[b]["reached"]]
-
     world = TASK_WORLD_BY_NAME[rows[0]["task"]]
     return {
         "seeds": len(rows),
         "target": world.target,
         "reached": {s: sum(r[s]["reached"] for r in rows) for s in SYSTEMS},
-        "median_time": {s: ci([r[s]["time"] for r in rows if r[s]["reached"]]) for s in SYSTEMS},
-        "speedup_vs_gepa_default": ci(
-            paired(lambda a, b: b["time"] / a["time"], "gepa_lab", "gepa")
+        "median_time": {
+            s: rounded_ci([r[s]["time"] for r in rows if r[s]["reached"]], rng) for s in SYSTEMS
+        },
+        "speedup_vs_gepa_default": rounded_ci(paired(rows, speedup, "gepa_lab", "gepa"), rng),
+        "speedup_vs_gepa_parallel": rounded_ci(
+            paired(rows, speedup, "gepa_lab", "gepa_parallel"), rng
         ),
-        "speedup_vs_gepa_parallel": ci(
-            paired(lambda a, b: b["time"] / a["time"], "gepa_lab", "gepa_parallel")
-        ),
-        "calls_ratio_vs_gepa_default": ci(
-            paired(lambda a, b: a["calls"] / b["calls"], "gepa_lab", "gepa")
+        "calls_ratio_vs_gepa_default": rounded_ci(
+            paired(rows, calls_ratio, "gepa_lab", "gepa"), rng
         ),
         "held_out": {
-            s: ci([r[s]["held_out"] for r in rows if r[s]["held_out"] is not None]) for s in SYSTEMS
+            s: rounded_ci([r[s]["held_out"] for r in rows if r[s]["held_out"] is not None], rng)
+            for s in SYSTEMS
         },
     }
 

@@ -126,15 +126,31 @@ def median_ci(values: list[float], rng: random.Random) -> tuple[float, float, fl
     return statistics.median(values), meds[49], meds[1949]
 
 
+def rounded_ci(values: list[float], rng: random.Random) -> list[float] | None:
+    """:func:`median_ci` rounded to 3 decimals, as a list (JSON), or None with no values."""
+    got = median_ci(values, rng)
+    return None if got is None else [round(v, 3) for v in got]
+
+
+def paired(rows: list[dict], fn, a: str, b: str) -> list[float]:
+    """``fn(row[a], row[b])`` for every row in which both systems reached the target."""
+    return [fn(r[a], r[b]) for r in rows if r[a]["reached"] and r[b]["reached"]]
+
+
+def speedup(a: dict, b: dict) -> float:
+    """How many times sooner ``a`` reached the target than ``b``."""
+    return b["time"] / a["time"]
+
+
+def calls_ratio(a: dict, b: dict) -> float:
+    return a["calls"] / b["calls"]
+
+
 def summarize(rows: list[dict]) -> dict:
     rng = random.Random(0)
 
-    def paired(fn, a: str, b: str) -> list[float]:
-        return [fn(r[a], r[b]) for r in rows if r[a]["reached"] and r[b]["reached"]]
-
     def ci(values: list[float]):
-        got = median_ci(values, rng)
-        return None if got is None else [round(v, 3) for v in got]
+        return rounded_ci(values, rng)
 
     reaches = {s: sum(r[s]["reached"] for r in rows) for s in SYSTEMS}
     bar = max(reaches["gepa"], reaches["gepa_parallel"])
@@ -154,18 +170,10 @@ def summarize(rows: list[dict]) -> dict:
         else None,
         "median_time": {s: ci([r[s]["time"] for r in rows if r[s]["reached"]]) for s in SYSTEMS},
         "median_calls": {s: ci([r[s]["calls"] for r in rows if r[s]["reached"]]) for s in SYSTEMS},
-        "speedup_vs_gepa_parallel": ci(
-            paired(lambda a, b: b["time"] / a["time"], "gepa_lab", "gepa_parallel")
-        ),
-        "speedup_vs_gepa_default": ci(
-            paired(lambda a, b: b["time"] / a["time"], "gepa_lab", "gepa")
-        ),
-        "turbo_speedup_vs_gepa_parallel": ci(
-            paired(lambda a, b: b["time"] / a["time"], "turbo", "gepa_parallel")
-        ),
-        "calls_ratio_vs_gepa_default": ci(
-            paired(lambda a, b: a["calls"] / b["calls"], "gepa_lab", "gepa")
-        ),
+        "speedup_vs_gepa_parallel": ci(paired(rows, speedup, "gepa_lab", "gepa_parallel")),
+        "speedup_vs_gepa_default": ci(paired(rows, speedup, "gepa_lab", "gepa")),
+        "turbo_speedup_vs_gepa_parallel": ci(paired(rows, speedup, "turbo", "gepa_parallel")),
+        "calls_ratio_vs_gepa_default": ci(paired(rows, calls_ratio, "gepa_lab", "gepa")),
         "heldout_diff_equal_calls": ci(
             [r["gepa_lab"]["heldout_equal_calls"] - r["gepa"]["heldout_equal_calls"] for r in rows]
         ),

@@ -18,24 +18,20 @@ from functools import partial
 from typing import Any
 
 from ..data import Example
-from .protocol import Chat, UserCodeError, check_perfect_score
+from .protocol import Chat, TaskInfo, UserCodeError
 
 
 @dataclass(frozen=True)
-class EvaluatorTask:
+class EvaluatorTask(TaskInfo):
     """``evaluator`` as a task; ``binary=True`` if it only ever scores 0 or 1."""
 
     evaluator: Callable[..., Any]
-    objective: str = "does the task shown in the examples"
-    background: str = ""
-    input_label: str = "Input"
     binary: bool = False
     threads: int = 16
-    perfect_score: float = 1.0
     _pool: list[ThreadPoolExecutor] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        check_perfect_score(self.perfect_score)
+        super().__post_init__()
         if not callable(self.evaluator):
             raise ValueError(f"evaluator={self.evaluator!r} is invalid: must be callable")
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..data import Example
 from .metrics import ExactInt, Metric, checked, is_binary
-from .protocol import Chat, UserCodeError, check_perfect_score
+from .protocol import Chat, TaskInfo, UserCodeError
 
 
 def placeholders(template: str, what: str) -> tuple[str, ...]:
@@ -39,7 +39,7 @@ def placeholders(template: str, what: str) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class LLMTask:
+class LLMTask(TaskInfo):
     """Messages for the task model and the metric that scores its reply.
 
     ``system`` None sends every component of the candidate, in order, as the system message
@@ -52,20 +52,14 @@ class LLMTask:
     metric: Metric
     user: str = "{problem}"
     system: str | None = None
-    objective: str = "does the task shown in the examples"
-    background: str = ""
-    input_label: str = "Input"
-    perfect_score: float = 1.0
 
     def __post_init__(self) -> None:
-        check_perfect_score(self.perfect_score)
+        super().__post_init__()
         if not callable(self.metric):
             raise ValueError(f"metric={self.metric!r} is invalid: must be callable")
         placeholders(self.user, "user")
         if self.system is not None:
             placeholders(self.system, "system")
-        if not isinstance(self.objective, str) or not self.objective.strip():
-            raise ValueError(f"objective={self.objective!r} is invalid: must be non-empty text")
 
     @property
     def binary(self) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 from ..data import Example
 from ..provider import ProviderError
 from .metrics import Metric, checked, is_binary
-from .protocol import Chat, UserCodeError, check_perfect_score
+from .protocol import Chat, TaskInfo, UserCodeError
 
 
 @dataclass
@@ -48,18 +48,14 @@ class TracedLM:
 
 
 @dataclass(frozen=True)
-class ProgramTask:
+class ProgramTask(TaskInfo):
     """``program`` (an ``async def``) scored by ``metric``; see the module docstring."""
 
     program: Callable[[dict[str, str], Example, TracedLM], Awaitable[Any]]
     metric: Metric
-    objective: str = "does the task shown in the examples"
-    background: str = ""
-    input_label: str = "Input"
-    perfect_score: float = 1.0
 
     def __post_init__(self) -> None:
-        check_perfect_score(self.perfect_score)
+        super().__post_init__()
         if not callable(self.program):
             raise ValueError(f"program={self.program!r} is invalid: must be an async function")
         if not callable(self.metric):

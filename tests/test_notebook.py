@@ -293,3 +293,43 @@ def test_the_index_links_every_report_by_title(tmp_path):
     index = write_index(tmp_path).read_text(encoding="utf-8")
     assert index.index('href="a.html">a<') < index.index('href="b.html">Sweep &amp; co<')
     assert "index.html</a>" not in index
+
+
+YOUR_TASK = NOTEBOOK.parent / "your_task.ipynb"
+
+
+@pytest.mark.notebook
+def test_your_task_runs_offline_with_its_defaults_and_reports_both_systems(tmp_path):
+    out = tmp_path / "your_task.ipynb"
+    pm.execute_notebook(
+        str(YOUR_TASK),
+        str(out),
+        parameters={"output_dir": str(tmp_path)},
+        kernel_name="python3",
+        cwd=str(tmp_path),
+        progress_bar=False,
+    )
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["simulated"] is True and result["time_mode"] == "virtual"
+    assert set(result["runs"]) == set(result["held_out"]) == {"turbo", "gepa"}
+    assert result["runs"]["gepa"]["engine"].startswith("gepa ")
+    for label, run in result["runs"].items():
+        assert run["time_to_target_s"] is not None, label
+        assert 0.0 <= result["held_out"][label] <= 1.0
+    assert result["speedup"] > 1
+    html = export_html(out, tmp_path / "reports").read_text(encoding="utf-8")
+    assert "data:image/png;base64" in html and "held-out" in html
+    assert "Simulated results" in html and "gl.optimize" not in html
+
+
+@pytest.mark.notebook
+def test_your_task_names_a_bad_parameter_before_any_run(tmp_path):
+    with pytest.raises(PapermillExecutionError) as failure:
+        pm.execute_notebook(
+            str(YOUR_TASK),
+            str(tmp_path / "out.ipynb"),
+            parameters={"metric": "bleu", "output_dir": str(tmp_path)},
+            kernel_name="python3",
+            progress_bar=False,
+        )
+    assert "parameter metric='bleu' is invalid" in str(failure.value)

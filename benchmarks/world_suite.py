@@ -1,4 +1,6 @@
-"""gepa_lab against GEPA on every simulated world of the suite (gepa_lab.sim.worlds).
+"""gepa_lab against GEPA on every simulated world of the suite (gepa_lab.sim.worlds.SUITE: the
+AIME-style worlds, and the review-labelling task and the two-step program with deterministic
+and weak reflection models).
 
 Simulated results (virtual clock, deterministic). Per world and seed, four systems run to the
 world's target within its task-call budget: gepa_lab's default Config (64 calls in flight),
@@ -8,7 +10,7 @@ proposals, ``PxNSampling(4, 4)`` with ``batch_evaluate``, 64 calls in flight, as
 default). A target counts only when the returned best, re-scored on the training set, reaches
 it. Then gepa_lab's default and GEPA's default run again without a target, once with the whole
 budget of task calls and once with ``--wall`` simulated seconds, and each best is scored on the
-world's 100 held-out problems: the held-out difference at equal task calls and at equal time.
+world's held-out examples: the held-out difference at equal task calls and at equal time.
 
 Per world, a table; medians come with bootstrap 95% intervals. The last line is one JSON object
 with ``worlds`` (per world figures) and ``overall``: ``min_reach_ratio`` (gepa_lab default's
@@ -39,7 +41,8 @@ import pandas as pd
 
 import gepa_lab as gl
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL
-from gepa_lab.sim.worlds import SEED_PROMPT, WORLD_BY_NAME, WORLDS, World
+from gepa_lab.sim.task_worlds import TaskWorld
+from gepa_lab.sim.worlds import SUITE, SUITE_BY_NAME, World
 
 SYSTEMS = ("gepa_lab", "turbo", "gepa", "gepa_parallel")
 CONCURRENCY = 64  # gepa_lab's default Config, and GEPA parallel's calls in flight
@@ -47,7 +50,7 @@ TURBO_CONCURRENCY = 256
 
 
 def run(
-    world: World,
+    world: World | TaskWorld,
     system: str,
     seed: int,
     target: float | None,
@@ -60,7 +63,7 @@ def run(
         options = {"parallel": (4, 4), "concurrency": CONCURRENCY} if system != "gepa" else {}
         return asyncio.run(
             gl.optimize_gepa(
-                SEED_PROMPT,
+                world.seed,
                 world.train,
                 max_metric_calls=world.budget,
                 target_quality=target,
@@ -69,6 +72,7 @@ def run(
                 time_mode="virtual",
                 seed_value=seed,
                 label=system,
+                task=world.task,
                 **options,
                 **models,
             )
@@ -76,24 +80,25 @@ def run(
     if system == "gepa_lab":
         cfg = gl.Config().replace(**(overrides or {}))
     else:
-        cfg = gl.adaptive_config(world.n, "balanced", TURBO_CONCURRENCY)
+        cfg = gl.adaptive_config(len(world.train), "balanced", TURBO_CONCURRENCY)
     cfg = cfg.replace(
         target_quality=target, max_metric_calls=world.budget, max_wall_time=wall, seed=seed
     )
     return gl.optimize_sync(
-        SEED_PROMPT,
+        world.seed,
         world.train,
         cfg,
         provider=world.provider(),
         time_mode="virtual",
         label=system,
+        task=world.task,
         **models,
     )
 
 
 def one(name: str, seed: int, wall: float, overrides: dict) -> dict:
     """Every run of one (world, seed)."""
-    world = WORLD_BY_NAME[name]
+    world = SUITE_BY_NAME[name]
     target = world.target
     row: dict = {"world": name, "seed": seed}
     for system in SYSTEMS:
@@ -159,7 +164,7 @@ def summarize(rows: list[dict]) -> dict:
     either = [r for r in rows if r["gepa"]["reached"] or r["gepa_parallel"]["reached"]]
     return {
         "seeds": len(rows),
-        "target": WORLD_BY_NAME[rows[0]["world"]].target,
+        "target": SUITE_BY_NAME[rows[0]["world"]].target,
         "reached": reaches,
         "claimed_not_verified": {
             s: sum(r[s]["claimed"] and not r[s]["reached"] for r in rows) for s in SYSTEMS
@@ -208,7 +213,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=16)
     ap.add_argument("--first-seed", type=int, default=0)
-    ap.add_argument("--worlds", default=",".join(w.name for w in WORLDS))
+    ap.add_argument("--worlds", default=",".join(w.name for w in SUITE))
     ap.add_argument("--wall", type=float, default=120.0, help="simulated seconds, equal time")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument(
@@ -218,9 +223,9 @@ def main() -> None:
     overrides = json.loads(args.overrides)
     gl.Config().replace(**overrides)  # a typo fails here, naming the field, not in a worker
     names = args.worlds.split(",")
-    unknown = [n for n in names if n not in WORLD_BY_NAME]
+    unknown = [n for n in names if n not in SUITE_BY_NAME]
     if unknown:
-        ap.error(f"unknown world(s) {unknown}: choose from {sorted(WORLD_BY_NAME)}")
+        ap.error(f"unknown world(s) {unknown}: choose from {sorted(SUITE_BY_NAME)}")
     started = time.perf_counter()
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     jobs = [(name, seed) for name in names for seed in seeds]

@@ -12,7 +12,10 @@ import gepa_lab as gl
 from gepa_lab.sim import TASK_MODEL
 from gepa_lab.sim.process import SimServerProcess
 from gepa_lab.sim.skills import SHORTCUT
-from gepa_lab.sim.worlds import REFERENCE, SEED_PROMPT, WORLD_BY_NAME, WORLDS, World
+from gepa_lab.sim.worlds import REFERENCE, SEED_PROMPT, SUITE, WORLD_BY_NAME, WORLDS, World
+from gepa_lab.sim.worlds import SUITE_BY_NAME as WORLD_SUITE
+
+TASK_SUITE = [w for w in SUITE if w not in WORLDS]
 
 
 @pytest.mark.parametrize("world", WORLDS, ids=lambda w: w.name)
@@ -42,3 +45,27 @@ def test_a_world_answers_the_same_over_http_as_in_process(name):
     # ... and the landscape matters: the default one scores the same text differently.
     skills = World(name, "skills", world.reflection, world.n, world.data_seed)
     assert skills.train == world.train and skills.score(text, skills.train) != over_http
+
+
+@pytest.mark.parametrize("world", TASK_SUITE, ids=lambda w: w.name)
+def test_the_task_worlds_targets_are_derived_too(world):
+    reference = world.score(world.reference, world.train)
+    assert world.target == math.floor(reference * 20 + 1e-9) / 20 >= 0.5
+    assert world.score(world.seed, world.train) < world.target - 0.3
+    assert {e.problem for e in world.train}.isdisjoint(e.problem for e in world.held_out)
+    assert world.provider().reflection == world.name.rsplit("-", 1)[1]
+
+
+def test_a_task_world_scores_the_same_over_http():
+    world = WORLD_SUITE["reviews45-deterministic"]
+    with SimServerProcess(time_scale=0.01) as url:
+        over_http = asyncio.run(
+            gl.score_prompt(
+                world.reference,
+                world.held_out,
+                provider=gl.OpenAIProvider(url),
+                task_model=TASK_MODEL,
+                task=world.task,
+            )
+        )
+    assert over_http == world.score(world.reference, world.held_out) == 1.0

@@ -19,6 +19,7 @@ from ..tasks import LLMTask, ProgramTask, load_examples, metrics
 from ..tasks.protocol import Task
 from .dataset import synthetic_aime
 from .program import two_step
+from .provider import SimProvider
 from .sentiment import LABEL_FORMAT, LABELS, RULES, synthetic_reviews
 from .skills import HABITS, SKILLS
 
@@ -46,6 +47,10 @@ class TaskWorld:
     reference: str | dict[str, str]
     data: Callable[[], tuple[list[Example], list[Example]]]
     budget: int = 2000  # task calls (example evaluations)
+    reflection: str = "stochastic"  # one of gepa_lab.sim.reflection_model.REFLECTION_MODELS
+
+    def provider(self) -> SimProvider:
+        return SimProvider(reflection=self.reflection)
 
     @cached_property
     def splits(self) -> tuple[list[Example], list[Example]]:

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from ..data import Example
+from ..tasks import AIME
 from .dataset import synthetic_aime
 from .provider import TASK_MODEL, SimProvider
 from .skills import HABITS, SKILLS
+from .task_worlds import TASK_WORLDS
 
 SEED_PROMPT = "You are a helpful assistant. Solve the math problem."
 REFERENCE = "\n".join([SEED_PROMPT, *(s.hint for s in SKILLS), *(h.hint for h in HABITS)])
@@ -33,6 +35,10 @@ class World:
     n: int
     data_seed: int = 0
     budget: int = 2000  # task calls
+
+    seed = SEED_PROMPT
+    reference = REFERENCE
+    task = AIME
 
     def provider(self) -> SimProvider:
         return SimProvider(reflection=self.reflection, landscape=self.landscape)
@@ -56,6 +62,7 @@ class World:
                 provider=self.provider(),
                 task_model=TASK_MODEL,
                 time_mode="virtual",
+                task=self.task,
             )
         )
 
@@ -78,3 +85,16 @@ WORLDS = (
     World("aime300-deterministic", "skills", "deterministic", 300, data_seed=3, budget=10000),
 )
 WORLD_BY_NAME = {w.name: w for w in WORLDS}
+
+# The suite benchmarks/world_suite.py runs: the AIME-style worlds, and the review-labelling task
+# and the two-step program (gepa_lab.sim.task_worlds) with the deterministic and weak
+# reflection models.
+SUITE = (
+    *WORLDS,
+    *(
+        replace(world, name=f"{world.name}-{reflection}", reflection=reflection)
+        for world in TASK_WORLDS
+        for reflection in ("deterministic", "weak")
+    ),
+)
+SUITE_BY_NAME = {w.name: w for w in SUITE}

@@ -133,9 +133,12 @@ class LLMAdapter:
             self._log_cut = True
         log.append(key)
 
-    async def chat(self, messages: tuple[tuple[str, str], ...], example_id: str) -> str:
-        """One task-model call for ``example_id``, through the run's cache, log and replay."""
-        request = ChatRequest(self.task_model, messages, self.temperature, self.max_tokens)
+    async def chat(
+        self, messages: tuple[tuple[str, str], ...], example_id: str, model: str | None = None
+    ) -> str:
+        """One call for ``example_id`` to the task model (or ``model``, e.g. a judge), through
+        the run's cache, log and replay."""
+        request = ChatRequest(model or self.task_model, messages, self.temperature, self.max_tokens)
         return (await self._complete(request, example_id)).text
 
     async def evaluate(self, candidate: Candidate, example: Example) -> Trace:

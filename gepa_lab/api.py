@@ -21,6 +21,7 @@ from .limiter import AdaptiveLimiter
 from .provider import Provider, ProviderError
 from .run_dir import open_run_dir
 from .sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
+from .tasks.evaluator import ARTIFACT, EvaluatorTask
 from .tasks.llm_task import AIME
 from .tasks.protocol import Task
 from .telemetry import RunResult
@@ -49,7 +50,7 @@ def check_time_mode(time_mode: str) -> None:
 
 async def optimize(
     seed: Seed | Sequence[Seed],
-    trainset: Sequence[Example] | Sequence[Mapping[str, Any]],
+    trainset: Sequence[Example] | Sequence[Mapping[str, Any]] | None,
     config: Config,
     *,
     provider: Provider | None = None,
@@ -86,10 +87,14 @@ async def optimize(
     :mod:`gepa_lab.run_dir`); ``resume`` continues such a run after a kill, or extends a
     finished one with larger budgets, replaying what was done for free. ``feedback(example,
     response, score)`` returns extra text for the reflection model about one evaluation (e.g.
-    :func:`~gepa_lab.adapter.solution_feedback`), or None. ``task``
-    (:class:`~gepa_lab.tasks.LLMTask`) says what messages the task model gets and how its
-    replies are scored; by default the AIME task (integer answers 0-999). ``max_tokens`` and
-    ``reflection_max_tokens`` cap each task and reflection reply (None: the endpoint's default).
+    :func:`~gepa_lab.adapter.solution_feedback`), or None.
+
+    ``task`` says what an evaluation is (:mod:`gepa_lab.tasks`): an ``LLMTask`` (messages for
+    the task model and a metric; by default the AIME task, integer answers 0-999), an
+    ``EvaluatorTask`` (your function; with ``trainset=None`` it is called as
+    ``evaluator(candidate)`` and scores one artifact as a whole) or a ``ProgramTask`` (your
+    multi-step program). ``max_tokens`` and ``reflection_max_tokens`` cap each task and
+    reflection reply (None: the endpoint's default).
     """
     job = _prepare(
         seed,
@@ -180,7 +185,7 @@ def optimize_sync(*args: Any, **kwargs: Any) -> RunResult:
 
 def _prepare(
     seed: Seed | Sequence[Seed],
-    trainset: Sequence[Example] | Sequence[Mapping[str, Any]],
+    trainset: Sequence[Example] | Sequence[Mapping[str, Any]] | None,
     config: Config,
     provider: Provider | None,
     task_model: str | None,
@@ -217,7 +222,15 @@ def _prepare(
             + ", or Config.target_quality with auto_stop=True"
         )
     seeds = _seed_candidates(seed)
-    examples = as_examples(trainset, "trainset")
+    if trainset is None:
+        if not isinstance(task, EvaluatorTask):
+            raise ValueError(
+                "trainset=None (one artifact, no data) needs task=gl.EvaluatorTask(fn) with "
+                "fn(candidate) scoring the artifact as a whole"
+            )
+        examples = [ARTIFACT]
+    else:
+        examples = as_examples(trainset, "trainset")
     if adapter is None:
         if provider is None:
             provider = SimProvider()

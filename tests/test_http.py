@@ -15,6 +15,7 @@ from gepa_lab.openai_provider import OpenAIProvider, ProviderUnavailable
 from gepa_lab.provider import ChatRequest, RequestRejected
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
 from gepa_lab.sim.faults import Faults
+from gepa_lab.sim.provider import JUDGE_MODEL
 from gepa_lab.sim.rate_limits import RateLimits
 from gepa_lab.sim.server import ServerConfig, SimServer, free_port, serve
 
@@ -47,7 +48,7 @@ def test_http_answers_match_in_process_and_errors_are_typed():
 
     remote, local, models = asyncio.run(main())
     assert remote == local
-    assert set(models) == {TASK_MODEL, REFLECTION_MODEL}
+    assert set(models) == {TASK_MODEL, REFLECTION_MODEL, JUDGE_MODEL}
 
 
 def test_rate_limit_answers_429_with_retry_after():
@@ -141,7 +142,11 @@ def test_server_config_and_cli():
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        assert status == 200 and {m["id"] for m in body["data"]} == {TASK_MODEL, REFLECTION_MODEL}
+        assert status == 200 and {m["id"] for m in body["data"]} == {
+            TASK_MODEL,
+            REFLECTION_MODEL,
+            JUDGE_MODEL,
+        }
     finally:
         proc.terminate()
         proc.wait(timeout=10)

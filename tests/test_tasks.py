@@ -452,3 +452,85 @@ def test_a_perfect_score_below_1_counts_as_solved():
     assert runs[1.0].reflection_calls > 0
     with pytest.raises(ValueError, match="perfect_score="):
         gl.EvaluatorTask(capped, perfect_score=0)
+
+
+def test_json_schema_metric_names_the_violation():
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0}},
+        "required": ["name", "age"],
+    }
+    valid = metrics.JsonSchema(schema)
+    assert valid(ex(None), 'Here:\n```json\n{"name": "Ada", "age": 36}\n```') == (
+        1.0,
+        "Valid JSON that satisfies the schema.",
+    )
+    score, feedback = valid(ex(None), '{"name": "Ada", "age": -1}')
+    assert score == 0.0 and feedback.startswith("Invalid at age: -1 is less than the minimum")
+    assert valid(ex(None), '{"name": "Ada"')[1].startswith("Not valid JSON")
+    assert "'age' is a required property" in valid(ex(None), '{"name": "Ada"}')[1]
+    with pytest.raises(ValueError, match="schema is invalid"):
+        metrics.JsonSchema({"type": "banana"})
+
+
+def test_one_artifact_with_no_data_is_scored_as_a_whole():
+    reviews = load_examples(synthetic_reviews(12, seed=7), input="text", answer="label")
+    calls = []
+
+    def whole(candidate: str) -> tuple[float, str]:
+        """Every review at once: the share labelled right, and what went wrong."""
+        calls.append(candidate)
+        replies = [sentiment.classify(candidate, e.problem) for e in reviews]
+        verdicts = [LABELS(e, r) for e, r in zip(reviews, replies, strict=True)]
+        wrong = [f"{r}\n{v[1]}" for r, v in zip(replies, verdicts, strict=True) if not v[0]]
+        return sum(v[0] for v in verdicts) / len(reviews), "\n\n".join(wrong)
+
+    res = gl.optimize_sync(
+        "Label the review.",
+        None,
+        gl.Config(max_metric_calls=300, target_quality=1.0),
+        time_mode="virtual",
+        task=gl.EvaluatorTask(whole, objective="labels product reviews"),
+    )
+    assert res.rung_sizes == (1,) and res.stop_reason == "target"
+    assert whole(res.best_candidate["instruction"])[0] == 1.0 > whole("Label the review.")[0]
+    assert all(isinstance(c, str) for c in calls)
+    with pytest.raises(ValueError, match=r"trainset=None \(one artifact, no data\) needs"):
+        gl.optimize_sync("x", None, gl.Config(max_metric_calls=10), task=REVIEWS)
+
+
+def test_an_llm_judge_grades_through_the_run_and_its_reason_is_the_feedback():
+    from gepa_lab.sim.provider import JUDGE_MODEL
+
+    judged = LLMTask(
+        user="{text}",
+        metric=metrics.LLMJudge(JUDGE_MODEL, objective="label the review"),
+        objective="labels product reviews",
+    )
+    train = load_examples(synthetic_reviews(12, seed=2), input="text", answer="label")
+    provider = SimProvider(reflection="deterministic")
+    res = gl.optimize_sync(
+        "Label the review.",
+        train,
+        gl.Config(max_metric_calls=600),
+        provider=provider,
+        task_model=TASK_MODEL,
+        reflection_model=REFLECTION_MODEL,
+        time_mode="virtual",
+        task=judged,
+    )
+    seed_score = asyncio.run(
+        gl.score_prompt("Label the review.", train, task=judged, time_mode="virtual")
+    )
+    assert res.best_quality > seed_score
+    # one judge call per task call, through the same provider
+    assert provider.stats.calls[JUDGE_MODEL] == provider.stats.calls[TASK_MODEL]
+    e = train[0]
+    score, feedback = asyncio.run(
+        judged.evaluate(
+            gl.LLMAdapter(SimProvider(), TASK_MODEL, REFLECTION_MODEL), {"instruction": "x"}, e
+        )
+    )[1:]
+    assert feedback.startswith(f"Judge: {score * 10:g}/10.")
+    with pytest.raises(ValueError, match="model="):
+        metrics.LLMJudge("")

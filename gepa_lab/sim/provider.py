@@ -9,6 +9,7 @@ from ..provider import ChatRequest, ChatResponse, RateLimited, TransientError
 from . import sentiment
 from .faults import FaultDraw, Faults
 from .hashing import unit
+from .judge import judge
 from .latency import REFLECTION_LATENCY, TASK_LATENCY, Latency
 from .program import PLAN_HEADER, PLAN_REQUEST, make_plan
 from .rate_limits import Buckets, RateLimits, charged_tokens, prompt_tokens
@@ -17,6 +18,8 @@ from .task_model import LANDSCAPES, answer
 
 TASK_MODEL = "sim-task"
 REFLECTION_MODEL = "sim-reflect"
+JUDGE_MODEL = "sim-judge"  # grades replies for gepa_lab.tasks.metrics.LLMJudge
+MODELS = (TASK_MODEL, REFLECTION_MODEL, JUDGE_MODEL)
 # Reflection models (gepa_lab.sim.reflection_model.REFLECTION_MODELS): "stochastic" draws from
 # the request and its seed (a sampling model), "deterministic" from the request alone, seed and
 # temperature ignored (a model at temperature 0, or any caching proxy), "weak" and "strong"
@@ -100,10 +103,13 @@ class SimProvider:
             delay = self.reflection_latency.sample(
                 unit("latency", self.seed, request.seed, request.user)
             )
+        elif request.model == JUDGE_MODEL:
+            text = judge(request.user)
+            delay = self.reflection_latency.sample(unit("latency", self.seed, request.user))
         else:
             raise ValueError(
                 f"unknown model {request.model!r}: the simulated world serves "
-                f"{TASK_MODEL!r} and {REFLECTION_MODEL!r}"
+                f"{', '.join(repr(m) for m in MODELS)}"
             )
         stats = self.stats
         if self.rate_limits is not None:

@@ -27,7 +27,7 @@ from aiohttp import web
 
 from ..provider import ChatRequest
 from .faults import FaultDraw, Faults
-from .provider import REFLECTION_MODEL, TASK_MODEL, SimProvider
+from .provider import MODELS, SimProvider
 from .rate_limits import Buckets, RateLimits, charged_tokens
 
 SIM_OWNER = "gepa_lab.sim"  # /v1/models says who serves: clients label such runs simulated
@@ -103,10 +103,7 @@ class SimServer:
     async def _models(self, request: web.Request) -> web.Response:
         if (denied := self._auth(request)) is not None:
             return denied
-        models = [
-            {"id": m, "object": "model", "owned_by": SIM_OWNER}
-            for m in (TASK_MODEL, REFLECTION_MODEL)
-        ]
+        models = [{"id": m, "object": "model", "owned_by": SIM_OWNER} for m in MODELS]
         return web.json_response({"object": "list", "data": models})
 
     async def _stats(self, request: web.Request) -> web.Response:
@@ -141,7 +138,7 @@ class SimServer:
             )
         except (ValueError, KeyError, TypeError) as exc:
             return _error(400, "invalid_request_error", f"malformed request: {exc}")
-        if chat.model not in (TASK_MODEL, REFLECTION_MODEL):
+        if chat.model not in MODELS:
             return _error(404, "model_not_found", f"The model `{chat.model}` does not exist.")
 
         tokens = charged_tokens(chat.messages, chat.max_tokens)

@@ -1,10 +1,12 @@
 """A task scored by your own function (GEPA's ``optimize_anything`` shape).
 
 ``evaluator(candidate, example)`` returns a score in [0, 1], or ``(score, feedback)`` where the
-feedback is text or a dict of named side information; it reaches the reflection model. The
-candidate is passed as a str when it is a single ``instruction`` (a str seed), else as the dict
-of its components. An ``async def`` evaluator is awaited on the run's event loop; a plain one
-runs in a pool of ``threads`` worker threads, so a slow evaluator never blocks the pipeline.
+feedback is text or a dict of named side information; it reaches the reflection model. With no
+data (``optimize(seed, None, config, task=...)``) it is called as ``evaluator(candidate)`` and
+scores one artifact as a whole. The candidate is passed as a str when it is a single
+``instruction`` (a str seed), else as the dict of its components. An ``async def`` evaluator is
+awaited on the run's event loop; a plain one runs in a pool of ``threads`` worker threads, so a
+slow evaluator never blocks the pipeline.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from typing import Any
 
 from ..data import Example
 from .protocol import Chat, TaskInfo, UserCodeError
+
+# The one "example" of a run with no data (``optimize(seed, None, ..., task=EvaluatorTask(fn))``):
+# its evaluator is called as ``fn(candidate)`` and scores the artifact as a whole.
+ARTIFACT = Example("artifact", "the artifact as a whole", None)
 
 
 @dataclass(frozen=True)
@@ -46,14 +52,13 @@ class EvaluatorTask(TaskInfo):
         candidate: str | dict[str, str] = (
             components["instruction"] if list(components) == ["instruction"] else dict(components)
         )
+        args = (candidate,) if example is ARTIFACT else (candidate, example)
         try:
             if inspect.iscoroutinefunction(self.evaluator):
-                got = await self.evaluator(candidate, example)
+                got = await self.evaluator(*args)
             else:
                 loop = asyncio.get_running_loop()
-                got = await loop.run_in_executor(
-                    self._executor(), partial(self.evaluator, candidate, example)
-                )
+                got = await loop.run_in_executor(self._executor(), partial(self.evaluator, *args))
         except Exception as exc:
             raise UserCodeError(
                 f"the evaluator failed on example {example.id!r}: {type(exc).__name__}: {exc}"

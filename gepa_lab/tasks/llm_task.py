@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..data import Example
-from .metrics import ExactInt, Metric, checked, is_binary
+from ..provider import ProviderError
+from .metrics import ExactInt, Metric, checked, is_binary, verdict
 from .protocol import Chat, TaskInfo, UserCodeError
 
 
@@ -100,7 +101,9 @@ class LLMTask(TaskInfo):
         stops the run (:class:`UserCodeError`), naming the example."""
         output = await llm.chat(self.messages(components, example), example.id)
         try:
-            score, feedback = self.score(example, output)
+            score, feedback = await verdict(self.metric, example, output, llm)
+        except ProviderError:
+            raise  # the judge's call failed: this evaluation fails, as any failed call does
         except Exception as exc:
             raise UserCodeError(
                 f"the metric failed on example {example.id!r}: {type(exc).__name__}: {exc}"

@@ -12,10 +12,11 @@ Outputs are free text: the answer is read from its last line (``Answer: x`` and
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -190,6 +191,106 @@ class TokenF1:
         )
 
 
+_JSON_FENCE = re.compile(r"```(?:json)?\s*\n(.*?)```", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class JsonSchema:
+    """The output is valid JSON (the last fenced block if it has one, else the whole output)
+    that validates against ``schema`` (JSON Schema, draft 2020-12); feedback names the first
+    violation and where it is."""
+
+    schema: Mapping[str, Any]
+    binary = True
+
+    def __post_init__(self) -> None:
+        import jsonschema
+
+        try:
+            jsonschema.Draft202012Validator.check_schema(self.schema)
+        except jsonschema.SchemaError as exc:
+            raise ValueError(f"schema is invalid: {exc.message}") from None
+
+    def __call__(self, example: Example, output: str) -> MetricResult:
+        import jsonschema
+
+        blocks = _JSON_FENCE.findall(output)
+        text = (blocks[-1] if blocks else output).strip()
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            return 0.0, f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+        errors = sorted(
+            jsonschema.Draft202012Validator(self.schema).iter_errors(value),
+            key=lambda e: list(e.absolute_path),
+        )
+        if errors:
+            where = "/".join(str(p) for p in errors[0].absolute_path) or "the top level"
+            return 0.0, f"Invalid at {where}: {errors[0].message}."
+        return 1.0, "Valid JSON that satisfies the schema."
+
+
+JUDGE_PROMPT = """\
+You are grading a response. Task: {objective}
+
+{input_label}: {input}
+
+Reference answer: {answer}
+
+Response:
+{output}
+
+Criteria: {rubric}
+Reply with a line 'Score: <an integer from 0 to 10>', then a line 'Reason: <one sentence>'."""
+_SCORE = re.compile(r"score\s*[:=]\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class LLMJudge:
+    """A judge model grades each reply from 0 to 10 against the reference, following
+    ``rubric``; the score is divided by 10 and the judge's reason is the feedback. The call goes
+    through the run's provider stack (limiter, retries, cache, usage, budgets, clock) like every
+    other. Use it in an :class:`~gepa_lab.tasks.LLMTask` or a program task."""
+
+    model: str
+    rubric: str = "The response must give the reference answer; wording may differ."
+    objective: str = "answer the input"
+    input_label: str = "Input"
+    binary = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ValueError(f"model={self.model!r} is invalid: name the judge model")
+
+    def __call__(self, example: Example, output: str) -> MetricResult:
+        raise TypeError("LLMJudge calls a model: it is awaited by the task, with judge()")
+
+    async def judge(self, example: Example, output: str, llm: Any) -> tuple[float, str]:
+        """The judge's (score in [0, 1], reason); an unreadable verdict scores 0, saying so."""
+        prompt = JUDGE_PROMPT.format(
+            objective=self.objective,
+            input_label=self.input_label,
+            input=example.problem,
+            answer=example.answer,
+            output=output,
+            rubric=self.rubric,
+        )
+        verdict = await llm.chat((("user", prompt),), example.id, model=self.model)
+        found = _SCORE.search(verdict)
+        if found is None:
+            return 0.0, f"The judge gave no score: {verdict.strip()[:200]!r}"
+        score = min(10.0, float(found.group(1))) / 10
+        reason = next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in verdict.splitlines()
+                if ln.lower().startswith("reason")
+            ),
+            verdict.strip(),
+        )
+        return score, f"Judge: {score * 10:g}/10. {reason}"
+
+
 def checked(metric: Metric, example: Example, output: str) -> tuple[float, str]:
     """``metric``'s verdict as (score, feedback), with its contract checked: a score in
     [0, 1] and feedback text. A broken metric raises ``ValueError`` naming the example."""
@@ -211,3 +312,11 @@ def checked(metric: Metric, example: Example, output: str) -> tuple[float, str]:
 def is_binary(metric: Metric) -> bool:
     """True if ``metric`` declares scores of only 0 and 1 (a user's function is assumed not to)."""
     return bool(getattr(metric, "binary", False))
+
+
+async def verdict(metric: Metric, example: Example, output: str, llm: Any) -> tuple[float, str]:
+    """``metric``'s (score, feedback) on ``output``: awaited through ``llm`` (the run's model
+    client) for a judge, checked (:func:`checked`) for any other metric."""
+    if isinstance(metric, LLMJudge):
+        return await metric.judge(example, output, llm)
+    return checked(metric, example, output)

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..data import Example
 from ..provider import ProviderError
-from .metrics import Metric, checked, is_binary
+from .metrics import Metric, is_binary, verdict
 from .protocol import Chat, TaskInfo, UserCodeError
 
 
@@ -82,7 +82,9 @@ class ProgramTask(TaskInfo):
             ) from exc
         text = output if isinstance(output, str) else repr(output)
         try:
-            score, feedback = checked(self.metric, example, text)
+            score, feedback = await verdict(self.metric, example, text, llm)
+        except ProviderError:
+            raise  # the judge's call failed: this evaluation fails, as any failed call does
         except Exception as exc:
             raise UserCodeError(
                 f"the metric failed on example {example.id!r}: {type(exc).__name__}: {exc}"

@@ -13,10 +13,13 @@ __all__ = ["Chat", "Task", "TaskInfo", "UserCodeError"]
 
 
 class Chat(Protocol):
-    """The run's task-model client: every call goes through its limiter, retries, cache,
-    usage accounting, budgets and clock."""
+    """The run's model client (the task model unless ``model`` names another, such as a
+    judge): every call goes through its limiter, retries, cache, usage accounting, budgets and
+    clock."""
 
-    async def chat(self, messages: tuple[tuple[str, str], ...], example_id: str) -> str: ...
+    async def chat(
+        self, messages: tuple[tuple[str, str], ...], example_id: str, model: str | None = None
+    ) -> str: ...
 
 
 class Task(Protocol):

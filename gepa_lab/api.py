@@ -68,6 +68,7 @@ async def optimize(
     task: Task | None = None,
     max_tokens: int | None = None,
     reflection_max_tokens: int | None = None,
+    valset: Sequence[Example] | Sequence[Mapping[str, Any]] | None = None,
 ) -> RunResult:
     """Optimize ``seed`` (an instruction, a dict of named components, or a list of seeds).
 
@@ -95,6 +96,11 @@ async def optimize(
     ``evaluator(candidate)`` and scores one artifact as a whole) or a ``ProgramTask`` (your
     multi-step program). ``max_tokens`` and ``reflection_max_tokens`` cap each task and
     reflection reply (None: the endpoint's default).
+
+    ``valset`` (GEPA's generalization mode): reflections show only ``trainset`` examples, on
+    which a parent is evaluated when it is reflected on; the ladder, the Pareto front, the
+    target and the returned best are judged on ``valset``. Not yet with islands or a run
+    directory.
     """
     job = _prepare(
         seed,
@@ -114,6 +120,7 @@ async def optimize(
         feedback,
         task,
         (max_tokens, reflection_max_tokens),
+        valset,
     )
     if time_mode == "virtual":
         return await asyncio.to_thread(run_virtual, job)
@@ -201,6 +208,7 @@ def _prepare(
     feedback: FeedbackFn | None = None,
     task: Task | None = None,
     max_tokens: tuple[int | None, int | None] = (None, None),
+    valset: Sequence[Example] | Sequence[Mapping[str, Any]] | None = None,
 ) -> partial[Any]:
     """Validate everything before any call is made, and return the run as a coroutine factory."""
     if not isinstance(config, Config):
@@ -231,6 +239,16 @@ def _prepare(
         examples = [ARTIFACT]
     else:
         examples = as_examples(trainset, "trainset")
+    reflection_set = None
+    if valset is not None:
+        if trainset is None:
+            raise ValueError("valset= needs a trainset: reflections show trainset examples")
+        if config.n_islands > 1 or run_dir is not None or resume is not None:
+            raise ValueError(
+                "valset= is not supported yet with islands (Config.n_islands > 1) or a run "
+                "directory (run_dir=, resume=)"
+            )
+        reflection_set, examples = examples, as_examples(valset, "valset")
     if adapter is None:
         if provider is None:
             provider = SimProvider()
@@ -343,6 +361,7 @@ def _prepare(
                 examples,
                 config,
                 checkpoint=(lambda: persist.save(pipeline)) if persist is not None else None,  # type: ignore[arg-type]
+                reflection_set=reflection_set,
                 **options,
             )
         status = "failed"

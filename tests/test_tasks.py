@@ -534,3 +534,48 @@ def test_an_llm_judge_grades_through_the_run_and_its_reason_is_the_feedback():
     assert feedback.startswith(f"Judge: {score * 10:g}/10.")
     with pytest.raises(ValueError, match="model="):
         metrics.LLMJudge("")
+
+
+# --- a validation set apart from the training set ---------------------------------------------
+
+
+def test_with_a_valset_reflections_show_only_training_rows_and_the_valset_judges():
+    rows = synthetic_reviews(70, seed=11)
+    train = load_examples(rows[:20], input="text", answer="label")
+    val = load_examples(rows[20:60], input="text", answer="label")
+    held = load_examples(rows[60:], input="text", answer="label")
+    seen: list[str] = []
+
+    class Recording(SimProvider):
+        async def complete(self, request):
+            if request.purpose == "reflection":
+                seen.append(request.user)
+            return await super().complete(request)
+
+    res = gl.optimize_sync(
+        "Label the review.",
+        train,
+        gl.Config(max_metric_calls=3000, target_quality=1.0),
+        provider=Recording(reflection="deterministic"),
+        task_model=TASK_MODEL,
+        reflection_model=REFLECTION_MODEL,
+        time_mode="virtual",
+        task=REVIEWS,
+        valset=val,
+    )
+    assert res.rung_sizes == (8, 40)  # the ladder runs on the 40 validation rows
+    assert res.stop_reason == "target"
+
+    def score(c, data):
+        return asyncio.run(gl.score_prompt(c, data, task=REVIEWS, time_mode="virtual"))
+
+    assert score(res.best_candidate, val) == 1.0 == res.best_quality
+    assert score(res.best_candidate, held) > score("Label the review.", held)
+    assert seen
+    shown = "\n".join(seen)
+    assert any(e.problem in shown for e in train)
+    assert not any(e.problem in shown for e in val + held)  # nothing leaks into a prompt
+    with pytest.raises(ValueError, match="valset= is not supported yet with islands"):
+        gl.optimize_sync(
+            "x", train, gl.Config(max_metric_calls=10, n_islands=2), task=REVIEWS, valset=val
+        )

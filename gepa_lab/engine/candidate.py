@@ -40,6 +40,8 @@ class Candidate:
     origin: str = "seed"  # seed | mutation | merge
     created: float = 0.0
     traces: list[Trace | None] = field(default_factory=list)
+    # With a separate reflection set (a valset run): results on its positions, for reflection.
+    reflection_traces: dict[int, Trace] = field(default_factory=dict)
     rung: int = -1  # highest rung completed
     status: Status = Status.QUEUED
     # reflections on this candidate since it last finished a rung: new children, duplicates

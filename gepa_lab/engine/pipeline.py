@@ -144,8 +144,14 @@ class Pipeline:
         n_islands: int = 1,
         on_completed: Callable[[Pipeline, Candidate], None] | None = None,
         total_calls: Callable[[], int] | None = None,
+        reflection_set: Sequence[Example] | None = None,
     ) -> None:
         self.cfg = config
+        # GEPA's generalization mode: with a reflection set (the training set), ``trainset``
+        # here is the validation set. The ladder, the Pareto front, the target and the final
+        # choice use it; reflections only ever show examples of the reflection set, on which
+        # a parent is evaluated when it is about to be reflected on.
+        self.reflection_set = list(reflection_set) if reflection_set is not None else None
         # One of n_islands populations (see gepa_lab.engine.islands): its own random streams,
         # candidate ids island, island + n, ... (unique across islands), and a hook called on
         # every full evaluation, for migration.
@@ -712,8 +718,16 @@ class Pipeline:
         turn = self._turn.get(parent.id, 0)
         self._turn[parent.id] = turn + 1
         component = names[turn % len(names)]  # round-robin over components
-        picked, probe = self._reflection_positions(parent, turn // len(names))
-        batch = [(self.examples[p], parent.traces[p]) for p in sorted(picked)]
+        if self.reflection_set is None:
+            picked, probe = self._reflection_positions(parent, turn // len(names))
+            shown: list[int] | None = None
+            batch = [(self.examples[p], parent.traces[p]) for p in sorted(picked)]
+        else:
+            shown, probe = self._reflection_set_window(parent, turn // len(names)), ()
+            if len(self.sizes) > 1:
+                failed = [p for p, t in enumerate(parent.traces) if t and t.score < self.perfect]
+                probe = tuple(sorted(self._pick(failed, self.sizes[0])))
+            batch = []
         seed = self.cfg.seed * 1_000_003 + self._mutation_seq
         self._mutation_seq += 1
         strategy = self._strategy_for(parent)
@@ -721,7 +735,7 @@ class Pipeline:
         self.cands_in_flight += 1
         self.log.add(self.now(), "mutation_start", None, parent.id)
         task = asyncio.ensure_future(
-            self._mutate(parent, component, batch, seed, probe, strategy)  # type: ignore[arg-type]
+            self._mutate(parent, component, batch, seed, probe, strategy, shown)  # type: ignore[arg-type]
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -811,20 +825,26 @@ class Pipeline:
         seed: int,
         probe: tuple[int, ...],
         strategy: str,
+        shown: list[int] | None = None,
     ) -> None:
         text: str | None = None
         child: Candidate | None = None
         try:
-            text = await self.adapter.propose(
-                parent,
-                component,
-                batch,
-                seed,
-                strategy=strategy,
-                temperature_boost=TEMPERATURE_STEP * self.escalation,
-            )
+            if shown is not None:
+                batch = await self._reflection_batch(parent, shown)
+            if batch:  # empty only when the budget ran out before the parent was evaluated
+                text = await self.adapter.propose(
+                    parent,
+                    component,
+                    batch,
+                    seed,
+                    strategy=strategy,
+                    temperature_boost=TEMPERATURE_STEP * self.escalation,
+                )
         except asyncio.CancelledError:
             raise
+        except UserCodeError as exc:
+            self._fail(exc)
         except Exception as exc:
             self.log.add(self.now(), "mutation_failed", None, parent.id)
             text = None
@@ -852,6 +872,45 @@ class Pipeline:
             self._pump()
         except Exception as exc:
             self._fail(exc)
+
+    def _reflection_set_window(self, parent: Candidate, turn: int) -> list[int]:
+        """The ``turn``-th window of the reflection set for ``parent`` (a shuffled order per
+        parent, as GEPA samples its minibatches): its results there are not known before it is
+        asked, so the window is not chosen by failures; the batch shows failures first."""
+        k = self.cfg.reflection_minibatch_size + min(self.escalation, MORE_EXAMPLES)
+        order = list(range(len(self.reflection_set or ())))
+        random.Random(f"{self.cfg.seed}/reflect/{parent.id}").shuffle(order)
+        return _window(order, turn, k)
+
+    async def _reflection_batch(
+        self, parent: Candidate, shown: list[int]
+    ) -> list[tuple[Example, Trace]]:
+        """``parent`` on the ``shown`` examples of the reflection set, evaluating those it has
+        no result on (task calls like any other, within the budget), failures first."""
+        examples = self.reflection_set or []
+        missing = [p for p in shown if p not in parent.reflection_traces]
+
+        async def one(p: int) -> None:
+            self.launched += 1
+            self._in_flight_add(1)
+            try:
+                trace = await self.adapter.evaluate(parent, examples[p])
+            except UserCodeError:
+                raise
+            except Exception as exc:  # a failed call: shown as such, scored 0
+                trace = Trace(0.0, "", f"call failed: {type(exc).__name__}: {exc}", True)
+            finally:
+                self._in_flight_add(-1)
+            parent.reflection_traces[p] = trace
+            if trace.failed_call:
+                self.failed_calls += 1
+            else:
+                self.finished_calls += 1
+
+        await asyncio.gather(*(one(p) for p in missing if not self._calls_spent()))
+        known = [p for p in shown if p in parent.reflection_traces]
+        known.sort(key=lambda p: parent.reflection_traces[p].score >= self.perfect)
+        return [(examples[p], parent.reflection_traces[p]) for p in known]
 
     def _duplicate_from(self, parent: Candidate) -> None:
         """A reflection that reproduced a known text cost a call and gave nothing. A parent

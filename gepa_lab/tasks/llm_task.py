@@ -10,6 +10,7 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from ..data import Example
@@ -18,8 +19,10 @@ from .metrics import ExactInt, Metric, checked, is_binary, verdict
 from .protocol import Chat, TaskInfo, UserCodeError
 
 
+@lru_cache(maxsize=1024)
 def placeholders(template: str, what: str) -> tuple[str, ...]:
-    """The ``{name}`` fields of ``template``; a malformed one raises ``ValueError``."""
+    """The ``{name}`` fields of ``template``; a malformed one raises ``ValueError``. Cached:
+    every evaluation fills its templates."""
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as exc:

@@ -26,7 +26,7 @@ import random
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from world_suite import calls_ratio, paired, rounded_ci, speedup
+from world_suite import calls_ratio, paired, print_progress, rounded_ci, speedup
 
 import gepa_lab as gl
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
@@ -127,12 +127,7 @@ def main() -> None:
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for row in pool.map(one, *zip(*jobs, strict=True)):
             rows.append(row)
-            times = " ".join(f"{s}={row[s]['time']}" for s in SYSTEMS)
-            print(
-                f"[{len(rows)}/{len(jobs)}, {time.perf_counter() - started:.0f} s] "
-                f"{row['task']} seed {row['seed']}: time to target {times}",
-                flush=True,
-            )
+            print_progress(len(rows), len(jobs), started, row["task"], row, SYSTEMS)
     tasks = {}
     for name in names:
         s = summarize([r for r in rows if r["task"] == name])

@@ -151,6 +151,18 @@ def calls_ratio(a: dict, b: dict) -> float:
     return a["calls"] / b["calls"]
 
 
+def print_progress(
+    done: int, total: int, started: float, name: str, row: dict, systems: tuple[str, ...]
+) -> None:
+    """One line per finished (world, seed): each system's time to target."""
+    times = " ".join(f"{s}={row[s]['time']}" for s in systems)
+    print(
+        f"[{done}/{total}, {time.perf_counter() - started:.0f} s] {name} seed {row['seed']}: "
+        f"time to target {times}",
+        flush=True,
+    )
+
+
 def summarize(rows: list[dict]) -> dict:
     rng = random.Random(0)
 
@@ -234,13 +246,7 @@ def main() -> None:
         walls, extra = [args.wall] * len(jobs), [overrides] * len(jobs)
         for row in pool.map(one, *zip(*jobs, strict=True), walls, extra):
             rows.append(row)
-            reached = " ".join(f"{s}={row[s]['time']}" for s in SYSTEMS)
-            elapsed = time.perf_counter() - started
-            print(
-                f"[{len(rows)}/{len(jobs)}, {elapsed:.0f} s] {row['world']} seed {row['seed']}: "
-                f"time to target {reached}",
-                flush=True,
-            )
+            print_progress(len(rows), len(jobs), started, row["world"], row, SYSTEMS)
     worlds = {}
     for name in names:
         summary = summarize([r for r in rows if r["world"] == name])

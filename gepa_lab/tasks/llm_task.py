@@ -14,9 +14,8 @@ from functools import lru_cache
 from typing import Any
 
 from ..data import Example
-from ..provider import ProviderError
 from .metrics import ExactInt, Metric, checked, is_binary, verdict
-from .protocol import Chat, TaskInfo, UserCodeError
+from .protocol import Chat, TaskInfo
 
 
 @lru_cache(maxsize=1024)
@@ -103,14 +102,7 @@ class LLMTask(TaskInfo):
         """One task-model call and its score: (output, score, feedback). A metric that fails
         stops the run (:class:`UserCodeError`), naming the example."""
         output = await llm.chat(self.messages(components, example), example.id)
-        try:
-            score, feedback = await verdict(self.metric, example, output, llm)
-        except ProviderError:
-            raise  # the judge's call failed: this evaluation fails, as any failed call does
-        except Exception as exc:
-            raise UserCodeError(
-                f"the metric failed on example {example.id!r}: {type(exc).__name__}: {exc}"
-            ) from exc
+        score, feedback = await verdict(self.metric, example, output, llm)
         return output, score, feedback
 
     @staticmethod

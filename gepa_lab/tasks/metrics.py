@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..data import Example
+from ..provider import ProviderError
 from ..scoring import score_answer
+from .protocol import UserCodeError
 
 MetricResult = float | tuple[float, str]
 
@@ -316,7 +318,16 @@ def is_binary(metric: Metric) -> bool:
 
 async def verdict(metric: Metric, example: Example, output: str, llm: Any) -> tuple[float, str]:
     """``metric``'s (score, feedback) on ``output``: awaited through ``llm`` (the run's model
-    client) for a judge, checked (:func:`checked`) for any other metric."""
-    if isinstance(metric, LLMJudge):
-        return await metric.judge(example, output, llm)
-    return checked(metric, example, output)
+    client) for a judge, checked (:func:`checked`) for any other metric. A metric that fails
+    stops the run (:class:`UserCodeError`, naming the example); a judge call that fails fails
+    this evaluation only, as any failed call does."""
+    try:
+        if isinstance(metric, LLMJudge):
+            return await metric.judge(example, output, llm)
+        return checked(metric, example, output)
+    except ProviderError:
+        raise
+    except Exception as exc:
+        raise UserCodeError(
+            f"the metric failed on example {example.id!r}: {type(exc).__name__}: {exc}"
+        ) from exc

@@ -81,12 +81,5 @@ class ProgramTask(TaskInfo):
                 f"the program failed on example {example.id!r}: {type(exc).__name__}: {exc}"
             ) from exc
         text = output if isinstance(output, str) else repr(output)
-        try:
-            score, feedback = await verdict(self.metric, example, text, llm)
-        except ProviderError:
-            raise  # the judge's call failed: this evaluation fails, as any failed call does
-        except Exception as exc:
-            raise UserCodeError(
-                f"the metric failed on example {example.id!r}: {type(exc).__name__}: {exc}"
-            ) from exc
+        score, feedback = await verdict(self.metric, example, text, llm)
         return lm.transcript(text), score, feedback

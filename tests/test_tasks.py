@@ -579,3 +579,41 @@ def test_with_a_valset_reflections_show_only_training_rows_and_the_valset_judges
         gl.optimize_sync(
             "x", train, gl.Config(max_metric_calls=10, n_islands=2), task=REVIEWS, valset=val
         )
+
+
+def test_the_readme_examples_run_over_the_simulated_http_server(tmp_path, monkeypatch):
+    """The first and third README blocks, as written, with the run pointed at the simulated
+    server (a provider and model names added to the call)."""
+    from pathlib import Path
+
+    section = (Path(__file__).parents[1] / "README.md").read_text()
+    section = section.split("## Your own task")[1].split("## The simulated world")[0]
+    blocks = [b.split("```")[0] for b in section.split("```python\n")[1:]]
+    reviews_csv(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    with SimServerProcess(time_scale=0.002) as url:
+
+        def over_http(*args, **kw):
+            async def main():
+                provider = gl.OpenAIProvider(url)
+                try:
+                    return await gl.optimize(
+                        *args,
+                        provider=provider,
+                        task_model=TASK_MODEL,
+                        reflection_model=REFLECTION_MODEL,
+                        **kw,
+                    )
+                finally:
+                    await provider.aclose()
+
+            return asyncio.run(main())
+
+        monkeypatch.setattr(gl, "optimize_sync", over_http)
+        results = []
+        for code in (blocks[0], blocks[2]):
+            scope: dict = {"gl": gl}
+            exec(compile(code, "README.md", "exec"), scope)
+            results.append(scope["result"])
+    assert all(r.simulated and r.time_mode == "real" for r in results)
+    assert results[0].best_quality == 1.0 and results[1].stop_reason == "target"

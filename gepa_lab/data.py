@@ -53,13 +53,21 @@ def examples_from_rows(rows: Iterable[Mapping[str, Any]], source: str = "rows") 
 def as_examples(
     items: Sequence[Example] | Sequence[Mapping[str, Any]], source: str
 ) -> list[Example]:
-    """``items`` as examples: Example objects as they are, anything else validated as rows
-    (:func:`examples_from_rows`). An empty sequence raises ``ValueError`` naming ``source``."""
+    """``items`` as examples: Example objects as they are, anything else validated as AIME
+    rows (:func:`examples_from_rows`). An empty sequence raises ``ValueError`` naming
+    ``source``; a row that is not an AIME problem says how to load rows of another task."""
     if not items:
         raise ValueError(f"{source} is empty")
     if all(isinstance(e, Example) for e in items):
         return list(items)  # type: ignore[arg-type]
-    return examples_from_rows(items, source)  # type: ignore[arg-type]
+    try:
+        return examples_from_rows(items, source)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ValueError(
+            f"{exc} (plain rows are read as AIME problems: 'problem' text and an integer "
+            "'answer' 0-999; for a task of your own, load them with "
+            "gl.load_examples(rows, input=..., answer=...))"
+        ) from None
 
 
 def _parse_answer_field(value: Any, where: str) -> int:

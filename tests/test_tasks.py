@@ -617,3 +617,9 @@ def test_the_readme_examples_run_over_the_simulated_http_server(tmp_path, monkey
             results.append(scope["result"])
     assert all(r.simulated and r.time_mode == "real" for r in results)
     assert results[0].best_quality == 1.0 and results[1].stop_reason == "target"
+
+
+def test_plain_rows_of_another_task_say_how_to_load_them():
+    rows = [{"text": "Not bad at all.", "label": "positive"}]
+    with pytest.raises(ValueError, match=r"trainset\[0\]\.problem.*gl\.load_examples\(rows"):
+        gl.optimize_sync("x", rows, gl.Config(max_metric_calls=10), task=REVIEWS)

@@ -623,3 +623,30 @@ def test_plain_rows_of_another_task_say_how_to_load_them():
     rows = [{"text": "Not bad at all.", "label": "positive"}]
     with pytest.raises(ValueError, match=r"trainset\[0\]\.problem.*gl\.load_examples\(rows"):
         gl.optimize_sync("x", rows, gl.Config(max_metric_calls=10), task=REVIEWS)
+
+
+def test_a_run_of_your_own_task_resumes_as_if_it_had_never_stopped(tmp_path):
+    train = load_examples(synthetic_reviews(12), input="text", answer="label")
+
+    def run(budget: int, **kw) -> gl.RunResult:
+        return gl.optimize_sync(
+            "Label it.",
+            train,
+            gl.Config(max_metric_calls=budget, seed=1),
+            provider=SimProvider(reflection="deterministic"),
+            task_model=TASK_MODEL,
+            reflection_model=REFLECTION_MODEL,
+            time_mode="virtual",
+            task=REVIEWS,
+            **kw,
+        )
+
+    first = run(60, run_dir=tmp_path / "run")
+    assert first.stop_reason == "budget"
+    resumed = run(200, resume=tmp_path / "run")
+    straight = run(200)
+    assert resumed.provider_stats["cache_hits"] >= first.metric_calls
+    assert (resumed.best_candidate, resumed.metric_calls) == (
+        straight.best_candidate,
+        straight.metric_calls,
+    )

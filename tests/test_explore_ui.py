@@ -131,9 +131,11 @@ def test_start_shows_the_run_live_and_cancel_stops_it(lab_url, page):
     before = _plot_src(page)
     assert _counter(page, "evaluations") == "0"
 
-    # Slow the run down so it is still going when the test looks at it.
+    # Slow the run down, and set a target it cannot reach soon, so it is still going when the
+    # test looks at it and cancels it.
     page.get_by_label("max_wall_time").fill("600")
     page.get_by_label("time_scale").fill("0.5")
+    page.get_by_label("target_quality").fill("0.99")
     start.click()
     expect(page.get_by_text("running", exact=True)).to_be_visible(timeout=10_000)
     # The counters move while the run goes on, and the plot is redrawn.

@@ -41,6 +41,7 @@ def test_start_runs_live_and_cancel_stops_it():
         ex = shown(FAST)
         ex._ui["max_wall_time"].value = 60.0
         ex._ui["time_scale"].value = 0.2
+        ex._ui["target_quality"].value = 0.99  # still running when cancelled
         ex.start()
         assert ex._ui["start"].disabled and not ex._ui["cancel"].disabled
         # The counters are redrawn every refresh from the run's last report: wait (at most

@@ -143,10 +143,9 @@ class LLMAdapter:
 
     async def evaluate(self, candidate: Candidate, example: Example) -> Trace:
         output, value, feedback = await self.task.evaluate(self, candidate.components, example)
-        scored = Score(value, None, feedback)
         if self.feedback is not None:
             try:
-                extra = self.feedback(example, output, scored)
+                extra = self.feedback(example, output, Score(value, None, feedback))
             except Exception as exc:
                 raise UserCodeError(
                     f"the feedback function failed on example {example.id!r}: "

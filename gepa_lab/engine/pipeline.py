@@ -407,19 +407,31 @@ class Pipeline:
         self._maybe_mutate()
         self._check_idle()
 
-    async def _evaluate(self, job: _Job, pos: int) -> None:
-        example = self.examples[pos]
+    async def _call(self, cand: Candidate, example: Example) -> Trace:
+        """One evaluation already counted in flight: a failed call is a failed evaluation
+        (scored 0, its error as feedback), never a crashed run; a failing user function
+        (:class:`UserCodeError`) propagates."""
         try:
-            trace = await self.adapter.evaluate(job.cand, example)
-        except asyncio.CancelledError:
+            return await self.adapter.evaluate(cand, example)
+        except (asyncio.CancelledError, UserCodeError):
             raise
+        except Exception as exc:
+            return Trace(0.0, "", f"call failed: {type(exc).__name__}: {exc}", failed_call=True)
+        finally:
+            self._in_flight_add(-1)
+
+    def _count(self, trace: Trace) -> None:
+        if trace.failed_call:
+            self.failed_calls += 1
+        else:
+            self.finished_calls += 1
+
+    async def _evaluate(self, job: _Job, pos: int) -> None:
+        try:
+            trace = await self._call(job.cand, self.examples[pos])
         except UserCodeError as exc:
             self._fail(exc)
             return
-        except Exception as exc:  # a failed call is a failed evaluation, never a crashed run
-            trace = Trace(0.0, "", f"call failed: {type(exc).__name__}: {exc}", failed_call=True)
-        finally:
-            self._in_flight_add(-1)
         try:
             self._example_done(job, pos, trace)
         except Exception as exc:
@@ -427,10 +439,7 @@ class Pipeline:
 
     def _example_done(self, job: _Job, pos: int, trace: Trace) -> None:
         job.cand.traces[pos] = trace
-        if trace.failed_call:
-            self.failed_calls += 1
-        else:
-            self.finished_calls += 1
+        self._count(trace)
         job.pending -= 1
         if job.pending == 0 and job.next == len(job.positions) and not self.stopping:
             self._rung_done(job.cand, job.rung)
@@ -725,8 +734,7 @@ class Pipeline:
         else:
             shown, probe = self._reflection_set_window(parent, turn // len(names)), ()
             if len(self.sizes) > 1:
-                failed = [p for p, t in enumerate(parent.traces) if t and t.score < self.perfect]
-                probe = tuple(sorted(self._pick(failed, self.sizes[0])))
+                probe = tuple(sorted(self._pick(self._outcomes(parent)[0], self.sizes[0])))
             batch = []
         seed = self.cfg.seed * 1_000_003 + self._mutation_seq
         self._mutation_seq += 1
@@ -776,10 +784,7 @@ class Pipeline:
         by their score on it: on the failures the signal is strong, where a small shared prefix
         is mostly examples every candidate solves and its verdict is a lottery."""
         k = self.cfg.reflection_minibatch_size + min(self.escalation, MORE_EXAMPLES)
-        failed, passed = [], []
-        for p, t in enumerate(parent.traces):
-            if t is not None:
-                (failed if t.score < self.perfect else passed).append(p)
+        failed, passed = self._outcomes(parent)
         rng = random.Random(f"{self.cfg.seed}/shown/{parent.id}")
         shown_failed = self._fair_window(failed, rng, turn, k)
         extra = k - len(shown_failed) + (parent.duplicates > 0)
@@ -789,6 +794,14 @@ class Pipeline:
         rest = [p for p in failed if p not in shown_failed]
         probe = shown + self._pick(rest, max(0, self.sizes[0] - len(shown)))
         return shown, tuple(sorted(probe))
+
+    def _outcomes(self, parent: Candidate) -> tuple[list[int], list[int]]:
+        """The positions ``parent`` was scored on: (failed, solved), in position order."""
+        failed, passed = [], []
+        for p, t in enumerate(parent.traces):
+            if t is not None:
+                (failed if t.score < self.perfect else passed).append(p)
+        return failed, passed
 
     def _fair_window(
         self, positions: list[int], rng: random.Random, turn: int, k: int
@@ -893,19 +906,9 @@ class Pipeline:
         async def one(p: int) -> None:
             self.launched += 1
             self._in_flight_add(1)
-            try:
-                trace = await self.adapter.evaluate(parent, examples[p])
-            except UserCodeError:
-                raise
-            except Exception as exc:  # a failed call: shown as such, scored 0
-                trace = Trace(0.0, "", f"call failed: {type(exc).__name__}: {exc}", True)
-            finally:
-                self._in_flight_add(-1)
+            trace = await self._call(parent, examples[p])
             parent.reflection_traces[p] = trace
-            if trace.failed_call:
-                self.failed_calls += 1
-            else:
-                self.finished_calls += 1
+            self._count(trace)
 
         await asyncio.gather(*(one(p) for p in missing if not self._calls_spent()))
         known = [p for p in shown if p in parent.reflection_traces]

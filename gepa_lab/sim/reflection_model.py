@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 
 from ..scoring import FORMAT_FEEDBACK
-from .sentiment import LABEL_FORMAT, RULES, Rule
+from .sentiment import LABEL_FORMAT, RULES, Rule, shows_reviews
 from .skills import FORMAT, HABITS, NOISE, SHORTCUT, SKILLS, STEPS, VERIFY, Habit, Skill
 
 
@@ -71,7 +71,7 @@ def reflect(request_text: str, seed: int | None = None, model: ReflectionModel =
     if request_text.startswith(INDUCE_TASK):
         return _reply(_induce(request_text, lines, rng, model))
     if request_text.startswith(THINK_TASK):
-        return _reply(_think(lines, rng, model, "review of the" in request_text.lower()))
+        return _reply(_think(lines, rng, model, shows_reviews(request_text)))
     evidence = request_text[found.end() :] if found else request_text
 
     needed: list[Skill | Habit | Rule] = [
@@ -114,7 +114,7 @@ def _induce(
     kept = lines[:1] + [ln for ln in lines[1:] if ln in known]
     needed = [s for s in (*SKILLS, *RULES) if s.signature in problems and not _covers(kept, s)]
     added = [s.hint for s in needed if rng.random() < model.adopt]
-    answer_format = LABEL_FORMAT if "review of the" in problems else FORMAT
+    answer_format = LABEL_FORMAT if shows_reviews(problems) else FORMAT
     if not _covers(kept, answer_format):
         added.append(answer_format.hint)
     if rng.random() < model.noise_rate:

@@ -104,6 +104,7 @@ PLAIN: tuple[tuple[str, str], ...] = (
     ("Awful customer service and a flimsy build.", "negative"),
 )
 PRODUCTS = ("kettle", "lamp", "backpack", "headset", "blender", "chair", "tent", "keyboard")
+REVIEW_PREFIX = "Review of the"  # every review opens so: "Review of the kettle: ..."
 LABEL_FORMAT = Habit(
     "one-label",
     "Answer with exactly one label, on the last line, as 'Label: positive' or 'Label: negative'.",
@@ -119,6 +120,11 @@ class Review:
 
     rule: Rule | None
     label: str
+
+
+def shows_reviews(text: str) -> bool:
+    """True if ``text`` (a reflection request, say) shows reviews of this world."""
+    return REVIEW_PREFIX.lower() in text.lower()
 
 
 @lru_cache(maxsize=65536)
@@ -169,7 +175,7 @@ def synthetic_reviews(
     seen: set[str] = set(exclude)
     while len(rows) < n:
         clause, label = rng.choice(PLAIN if rng.random() < plain_share else clauses)
-        text = f"Review of the {rng.choice(PRODUCTS)}: {clause}"
+        text = f"{REVIEW_PREFIX} {rng.choice(PRODUCTS)}: {clause}"
         if text in seen:
             continue
         seen.add(text)

@@ -29,13 +29,13 @@ from pathlib import Path
 import aiohttp
 from openai import AsyncOpenAI
 
-from gepa_lab.limiter import AdaptiveLimiter
-from gepa_lab.limits import raise_fd_limit
-from gepa_lab.openai_provider import OpenAIProvider
-from gepa_lab.provider import ChatRequest
+from gepa_lab.llm.limiter import AdaptiveLimiter
+from gepa_lab.llm.limits import raise_fd_limit
+from gepa_lab.llm.openai_provider import OpenAIProvider
+from gepa_lab.llm.provider import ChatRequest
+from gepa_lab.llm.throttle import Throttled
 from gepa_lab.sim import TASK_MODEL
 from gepa_lab.sim.server import free_port
-from gepa_lab.throttle import Throttled
 
 LATENCY = 1.0
 OUT = Path(__file__).parent / "results"

@@ -42,10 +42,10 @@ from pathlib import Path
 import gepa_lab as gl
 from gepa_lab.adapter import LLMAdapter
 from gepa_lab.engine.pipeline import Pipeline
-from gepa_lab.limits import raise_fd_limit
-from gepa_lab.provider import ChatRequest
+from gepa_lab.llm.limits import raise_fd_limit
+from gepa_lab.llm.provider import ChatRequest
+from gepa_lab.llm.throttle import Throttled
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, Latency, SimProvider, synthetic_aime
-from gepa_lab.throttle import Throttled
 
 LATENCY = 1.0
 N_EXAMPLES = 300

@@ -25,7 +25,7 @@ import time
 import urllib.request
 
 import gepa_lab as gl
-from gepa_lab.openai_provider import OpenAIProvider
+from gepa_lab.llm.openai_provider import OpenAIProvider
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, synthetic_aime
 
 WARMUP = 30.0

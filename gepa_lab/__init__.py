@@ -6,7 +6,7 @@ notebooks and reports.
 
 from .adapter import LLMAdapter, solution_feedback
 from .api import optimize, optimize_sync, score_prompt
-from .cache import EvalCache
+from .baselines.gepa import optimize_gepa
 from .config import (
     Config,
     adaptive_config,
@@ -14,16 +14,16 @@ from .config import (
     classic_config,
     performance_report,
 )
-from .data import Example, examples_from_rows
-from .engine.pipeline import UserCodeError
-from .gepa_baseline import optimize_gepa
-from .limiter import AdaptiveLimiter
-from .limits import max_concurrency_from_fd_limit, raise_fd_limit
-from .openai_provider import OpenAIProvider, ProviderUnavailable
+from .llm.cache import EvalCache
+from .llm.limiter import AdaptiveLimiter
+from .llm.limits import max_concurrency_from_fd_limit, raise_fd_limit
+from .llm.openai_provider import OpenAIProvider, ProviderUnavailable
+from .llm.throttle import RetryPolicy, Throttled
+from .llm.usage import PriceTable
+from .protocols import UserCodeError
+from .runs.telemetry import ProgressPrinter, RunResult
 from .tasks import EvaluatorTask, LLMTask, ProgramTask, load_examples, metrics
-from .telemetry import ProgressPrinter, RunResult
-from .throttle import RetryPolicy, Throttled
-from .usage import PriceTable
+from .tasks.examples import Example, examples_from_rows
 
 __all__ = [
     "AdaptiveLimiter",

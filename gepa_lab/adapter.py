@@ -13,16 +13,15 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .cache import EvalCache, cache_key
-from .data import Example
 from .engine.candidate import Candidate, Trace
-from .engine.pipeline import UserCodeError
-from .provider import ChatRequest, ChatResponse, Provider
-from .replay import CompletionLog, ReplayGate
-from .scoring import Score
+from .llm.cache import EvalCache, cache_key
+from .llm.provider import ChatRequest, ChatResponse
+from .protocols import Provider, Task, UserCodeError
+from .runs.replay import CompletionLog, ReplayGate
 from .strategies import reflection_prompt
+from .tasks.aime import Score
+from .tasks.examples import Example
 from .tasks.llm_task import AIME
-from .tasks.protocol import Task
 
 FeedbackFn = Callable[[Example, str, Score], str | None]
 

@@ -11,23 +11,23 @@ from pathlib import Path
 from typing import Any
 
 from .adapter import FeedbackFn, LLMAdapter
-from .cache import EvalCache
 from .config import Config, check_count
-from .data import Example, as_examples
 from .engine.candidate import Candidate
 from .engine.islands import Islands
-from .engine.pipeline import Adapter, Pipeline, ProgressFn
-from .limiter import AdaptiveLimiter
-from .provider import Provider, ProviderError
-from .run_dir import open_run_dir
+from .engine.pipeline import Pipeline
+from .llm.cache import EvalCache
+from .llm.limiter import AdaptiveLimiter
+from .llm.provider import ProviderError
+from .llm.throttle import RetryPolicy, Throttled
+from .llm.usage import PriceTable, Usage
+from .protocols import Adapter, ProgressFn, Provider, Task
+from .runs.run_dir import open_run_dir
+from .runs.telemetry import RunResult
+from .runs.virtual_time import run_virtual
 from .sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
 from .tasks.evaluator import ARTIFACT, EvaluatorTask
+from .tasks.examples import Example, as_examples
 from .tasks.llm_task import AIME
-from .tasks.protocol import Task
-from .telemetry import RunResult
-from .throttle import RetryPolicy, Throttled
-from .usage import PriceTable, Usage
-from .virtual_time import run_virtual
 
 Seed = str | Mapping[str, str]
 TIME_MODES = ("real", "virtual")
@@ -77,15 +77,15 @@ async def optimize(
     a worker thread: simulated latencies cost no real time and every timestamp is in simulated
     seconds. It is only valid for in-process providers such as the simulated world.
 
-    Every provider call goes through :class:`~gepa_lab.throttle.Throttled` (an adaptive limiter
+    Every provider call goes through :class:`~gepa_lab.llm.throttle.Throttled` (an adaptive limiter
     with room for ``config.eval_concurrency`` task calls plus ``max_mutations_per_round``
     reflections, bounded retries, usage metering) unless the provider
     already is one, which is how several runs share one limiter. ``cache`` (a path or an
-    :class:`~gepa_lab.cache.EvalCache`) serves answers already paid for. ``prices`` overrides
+    :class:`~gepa_lab.llm.cache.EvalCache`) serves answers already paid for. ``prices`` overrides
     the price table used for costs and ``config.max_cost_usd``.
 
     ``run_dir`` saves the run as it goes (state, answers, call order; see
-    :mod:`gepa_lab.run_dir`); ``resume`` continues such a run after a kill, or extends a
+    :mod:`gepa_lab.runs.run_dir`); ``resume`` continues such a run after a kill, or extends a
     finished one with larger budgets, replaying what was done for free. ``feedback(example,
     response, score)`` returns extra text for the reflection model about one evaluation (e.g.
     :func:`~gepa_lab.adapter.solution_feedback`), or None.

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from itertools import pairwise
 from typing import Any, Literal
 
-from gepa_lab import limits
+from gepa_lab.llm import limits
 
 PROFILES = ("conservative", "balanced", "aggressive")
 
@@ -160,7 +160,7 @@ class Config:
     max_wall_time: float | None = None
     # Budget of LLM tokens (prompt + completion, task and reflection calls); None = unlimited.
     max_total_tokens: int | None = None
-    # Budget of US dollars at the provider's prices (see gepa_lab.usage); None = unlimited.
+    # Budget of US dollars at the provider's prices (see gepa_lab.llm.usage); None = unlimited.
     max_cost_usd: float | None = None
     # Extra tries for a call that failed transiently (5xx, timeout, bad body) before it is
     # recorded as a failed evaluation.

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .data import Example
 from .engine.candidate import Trace
+from .protocols import Task
+from .tasks.examples import Example
 from .tasks.llm_task import AIME
-from .tasks.protocol import Task
 
 REFLECT = """\
 You are improving the instruction given to an assistant that {objective}.{background}

@@ -11,8 +11,8 @@ import sys
 import pandas as pd
 import pytest
 
-from gepa_lab.aime_data import halve, load_aime, read_rows
-from gepa_lab.data import Example
+from gepa_lab.tasks.aime_data import halve, load_aime, read_rows
+from gepa_lab.tasks.examples import Example
 
 
 def rows(n: int, start: int = 0) -> list[dict]:
@@ -79,7 +79,7 @@ def test_offline_without_a_cache_says_what_to_do(tmp_path):
         "HF_DATASETS_OFFLINE": "1",
     }
     code = (
-        "from gepa_lab.aime_data import AimeDataUnavailable, load_aime\n"
+        "from gepa_lab.tasks.aime_data import AimeDataUnavailable, load_aime\n"
         "try:\n    load_aime()\nexcept AimeDataUnavailable as e:\n    print(e)\n"
     )
     out = subprocess.run(

@@ -11,8 +11,8 @@ import time
 import pytest
 
 import gepa_lab as gl
-from gepa_lab.cache import EvalCache, cache_key
-from gepa_lab.provider import ChatRequest, ChatResponse
+from gepa_lab.llm.cache import EvalCache, cache_key
+from gepa_lab.llm.provider import ChatRequest, ChatResponse
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
 
 SEED = "You are a helpful assistant. Solve the math problem."

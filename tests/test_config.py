@@ -1,4 +1,4 @@
-"""Tests for gepa_lab.config and gepa_lab.limits."""
+"""Tests for gepa_lab.config and gepa_lab.llm.limits."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from itertools import pairwise
 
 import pytest
 
-from gepa_lab import limits
 from gepa_lab.config import (
     Config,
     adaptive_config,
@@ -17,6 +16,7 @@ from gepa_lab.config import (
     classic_config,
     performance_report,
 )
+from gepa_lab.llm import limits
 
 # --- validation -------------------------------------------------------------------------------
 

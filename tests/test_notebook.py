@@ -13,7 +13,7 @@ import papermill as pm
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
-from gepa_lab.report import export_html
+from gepa_lab.lab.report import export_html
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "aime.ipynb"
 TINY = {
@@ -228,7 +228,7 @@ def test_sweep_names_an_unknown_knob(tmp_path):
 
 
 def test_rebuild_all_runs_every_notebook_and_publishes_them(tmp_path):
-    from gepa_lab.report import rebuild_all
+    from gepa_lab.lab.report import rebuild_all
 
     source = tmp_path / "notebooks"
     source.mkdir()
@@ -262,7 +262,7 @@ def test_report_cli_wants_a_notebook_or_all(tmp_path):
 
 def _report_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "gepa_lab.report", *args],
+        [sys.executable, "-m", "gepa_lab.lab.report", *args],
         capture_output=True,
         text=True,
         check=False,
@@ -285,7 +285,7 @@ def test_report_cli_refuses_a_notebook_that_never_ran(tmp_path):
 
 
 def test_the_index_links_every_report_by_title(tmp_path):
-    from gepa_lab.report import write_index
+    from gepa_lab.lab.report import write_index
 
     assert "No reports yet" in write_index(tmp_path).read_text(encoding="utf-8")
     (tmp_path / "b.html").write_text("<html><title>Sweep &amp; co</title></html>")

@@ -9,7 +9,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import gepa_lab as gl
-from gepa_lab.plots import COMPARISON_COLUMNS, comparison_table, plot_quality_over_time
+from gepa_lab.lab.plots import COMPARISON_COLUMNS, comparison_table, plot_quality_over_time
 from gepa_lab.sim import synthetic_aime
 
 SEED = "You are a helpful assistant. Solve the math problem."

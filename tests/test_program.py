@@ -127,7 +127,7 @@ def test_a_failing_program_stops_the_run_and_a_failed_call_fails_one_evaluation(
         async def complete(self, request):
             Flaky.calls += 1
             if request.purpose == "task" and Flaky.calls % 7 == 0:
-                raise gl.provider.RequestRejected("simulated 400")
+                raise gl.llm.provider.RequestRejected("simulated 400")
             return await super().complete(request)
 
     res = gl.optimize_sync(

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 import gepa_lab as gl
-from gepa_lab.replay import CompletionLog
+from gepa_lab.runs.replay import CompletionLog
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
 
 SEED = "You are a helpful assistant. Solve the math problem."
@@ -181,7 +181,7 @@ def test_a_run_directory_can_be_read_while_and_after_the_run(tmp_path):
 def test_the_replay_gate_keeps_the_recorded_order_and_lets_go_when_the_run_diverges():
     import asyncio
 
-    from gepa_lab.replay import ReplayGate
+    from gepa_lab.runs.replay import ReplayGate
 
     async def scenario(order, calls):
         gate = ReplayGate(order)

@@ -3,7 +3,7 @@
 import pytest
 
 from gepa_lab import examples_from_rows
-from gepa_lab.scoring import FORMAT_FEEDBACK, parse_answer, score_answer
+from gepa_lab.tasks.aime import FORMAT_FEEDBACK, parse_answer, score_answer
 
 
 def test_exact_integer_match_never_substring():

@@ -15,9 +15,9 @@ import pytest
 
 import gepa_lab as gl
 from gepa_lab.adapter import LLMAdapter
-from gepa_lab.diagnosis import diagnose
 from gepa_lab.engine.pipeline import MAX_ESCALATION, TEMPERATURE_STEP, Pipeline
-from gepa_lab.provider import ChatResponse
+from gepa_lab.lab.diagnosis import diagnose
+from gepa_lab.llm.provider import ChatResponse
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
 from gepa_lab.sim.process import SimServerProcess
 

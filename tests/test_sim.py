@@ -7,13 +7,13 @@ import pytest
 
 from gepa_lab.adapter import extract_instruction, reflection_prompt
 from gepa_lab.engine.candidate import Trace
-from gepa_lab.provider import ChatRequest
-from gepa_lab.scoring import FORMAT_FEEDBACK, score_answer
+from gepa_lab.llm.provider import ChatRequest
+from gepa_lab.runs.virtual_time import run_virtual
 from gepa_lab.sim import REFLECTION_MODEL, Latency, SimProvider, decode, p_correct, synthetic_aime
 from gepa_lab.sim.reflection_model import REFLECTION_MODELS, reflect
 from gepa_lab.sim.skills import FORMAT, HABITS, SHORTCUT, SKILLS, STEPS, VERIFY
 from gepa_lab.sim.task_model import answer
-from gepa_lab.virtual_time import run_virtual
+from gepa_lab.tasks.aime import FORMAT_FEEDBACK, score_answer
 
 SEED = "You are a helpful assistant. Solve the math problem."
 ALL_HINTS = "\n".join([SEED, *(h.hint for h in HABITS), *(s.hint for s in SKILLS)])
@@ -134,7 +134,7 @@ def test_provider_serves_both_models_with_virtual_latency():
 
 
 def test_virtual_time_jumps_and_detects_nothing_left_to_wait_for(monkeypatch):
-    import gepa_lab.virtual_time as vt
+    import gepa_lab.runs.virtual_time as vt
 
     async def sleeper():
         loop = asyncio.get_running_loop()

@@ -13,13 +13,13 @@ import pandas as pd
 import pytest
 
 import gepa_lab as gl
-from gepa_lab.data import Example
 from gepa_lab.engine.candidate import Trace
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, sentiment
 from gepa_lab.sim.process import SimServerProcess
 from gepa_lab.sim.sentiment import synthetic_reviews
 from gepa_lab.strategies import reflection_prompt
 from gepa_lab.tasks import AIME, LLMTask, load_examples, metrics
+from gepa_lab.tasks.examples import Example
 
 LABELS = metrics.LabelAccuracy(["positive", "negative"])
 REVIEWS = LLMTask(
@@ -411,7 +411,7 @@ def half_credit(candidate: str, example: Example) -> tuple[float, str]:
 
 
 def test_fractional_scores_go_through_the_ladder_the_front_and_the_target():
-    from gepa_lab.plots import comparison_table
+    from gepa_lab.lab.plots import comparison_table
 
     train = load_examples(synthetic_reviews(40, seed=5), input="text", answer="label")
     res = gl.optimize_sync(

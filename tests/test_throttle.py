@@ -5,20 +5,20 @@ import asyncio
 import pytest
 
 import gepa_lab as gl
-from gepa_lab.limiter import OK, PUSHBACK, AdaptiveLimiter
-from gepa_lab.provider import (
+from gepa_lab.llm.limiter import OK, PUSHBACK, AdaptiveLimiter
+from gepa_lab.llm.provider import (
     ChatRequest,
     ChatResponse,
     RateLimited,
     RequestRejected,
     TransientError,
 )
+from gepa_lab.llm.throttle import RetryPolicy, Throttled
+from gepa_lab.llm.usage import PriceTable, Usage
+from gepa_lab.runs.virtual_time import run_virtual
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
 from gepa_lab.sim.faults import Faults
 from gepa_lab.sim.rate_limits import Buckets, RateLimits
-from gepa_lab.throttle import RetryPolicy, Throttled
-from gepa_lab.usage import PriceTable, Usage
-from gepa_lab.virtual_time import run_virtual
 
 SEED = "You are a helpful assistant. Solve the math problem."
 TRAIN = synthetic_aime(45, seed=0)

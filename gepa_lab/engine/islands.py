@@ -20,10 +20,10 @@ from typing import Any
 import pandas as pd
 
 from ..config import Config
-from ..data import Example
-from ..telemetry import RunResult
+from ..protocols import Adapter
+from ..runs.telemetry import RunResult
 from .candidate import Candidate
-from .pipeline import Adapter, Pipeline
+from .pipeline import Pipeline
 
 # A stop on one island that ends the whole run (the others keep going after "budget" or
 # "exhausted": their share of the budget is still theirs).
@@ -58,7 +58,7 @@ class Islands:
     def __init__(
         self,
         adapter: Adapter,
-        trainset: Sequence[Example],
+        trainset: Sequence[Any],
         config: Config,
         *,
         label: str = "turbo",

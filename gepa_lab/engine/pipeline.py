@@ -25,38 +25,19 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any, Protocol
+from typing import Any
 
 import pandas as pd
 
 from ..config import Config
-from ..data import Example
-from ..telemetry import EventLog, RunResult, timeline_frame
-from ..usage import Usage
+from ..llm.usage import Usage
+from ..protocols import Adapter, ProgressFn, UserCodeError
+from ..runs.telemetry import EventLog, RunResult, timeline_frame
 from .archive import Archive, evidence_score
 from .bandit import StrategyBandit
 from .candidate import Candidate, Status, Trace
 from .ladder import Decision, Ladder
 from .merge import merge_components
-
-
-class Adapter(Protocol):
-    """What the engine needs from a task: evaluate one example, propose one new text."""
-
-    async def evaluate(self, candidate: Candidate, example: Example) -> Trace: ...
-
-    async def propose(
-        self,
-        candidate: Candidate,
-        component: str,
-        examples: Sequence[tuple[Example, Trace]],
-        seed: int,
-        strategy: str = "reflect",
-        temperature_boost: float = 0.0,
-    ) -> str | None: ...
-
-
-ProgressFn = Callable[[dict[str, Any]], None]
 
 
 def wilson_lower_bound(mean: float, n: int, confidence: float) -> float:
@@ -92,11 +73,6 @@ def _dominates(cand: Candidate, positions: Sequence[int], rivals: Sequence[Candi
     return True
 
 
-class UserCodeError(RuntimeError):
-    """A user function the adapter calls (a feedback function) failed: the run stops with
-    this error, where a failed LLM call only fails one evaluation."""
-
-
 DUPLICATES_TO_REST = 4
 # Rounds of escalation when every parent rests: the first MORE_EXAMPLES rounds each show one
 # more example per reflection; the next ones widen the parents to every completed candidate,
@@ -130,7 +106,7 @@ class Pipeline:
     def __init__(
         self,
         adapter: Adapter,
-        trainset: Sequence[Example],
+        trainset: Sequence[Any],
         config: Config,
         *,
         label: str = "turbo",
@@ -144,7 +120,7 @@ class Pipeline:
         n_islands: int = 1,
         on_completed: Callable[[Pipeline, Candidate], None] | None = None,
         total_calls: Callable[[], int] | None = None,
-        reflection_set: Sequence[Example] | None = None,
+        reflection_set: Sequence[Any] | None = None,
     ) -> None:
         self.cfg = config
         # GEPA's generalization mode: with a reflection set (the training set), ``trainset``
@@ -407,7 +383,7 @@ class Pipeline:
         self._maybe_mutate()
         self._check_idle()
 
-    async def _call(self, cand: Candidate, example: Example) -> Trace:
+    async def _call(self, cand: Candidate, example: Any) -> Trace:
         """One evaluation already counted in flight: a failed call is a failed evaluation
         (scored 0, its error as feedback), never a crashed run; a failing user function
         (:class:`UserCodeError`) propagates."""
@@ -768,7 +744,7 @@ class Pipeline:
     def _reflection_positions(
         self, parent: Candidate, turn: int
     ) -> tuple[list[int], tuple[int, ...]]:
-        """Examples to show the reflection model, and the child's probe.
+        """Anys to show the reflection model, and the child's probe.
 
         Shown: ``reflection_minibatch_size`` (plus the escalation level) of the parent's
         examples, failures first, filled up with successes when failures are fewer, and one
@@ -834,7 +810,7 @@ class Pipeline:
         self,
         parent: Candidate,
         component: str,
-        batch: list[tuple[Example, Trace]],
+        batch: list[tuple[Any, Trace]],
         seed: int,
         probe: tuple[int, ...],
         strategy: str,
@@ -897,7 +873,7 @@ class Pipeline:
 
     async def _reflection_batch(
         self, parent: Candidate, shown: list[int]
-    ) -> list[tuple[Example, Trace]]:
+    ) -> list[tuple[Any, Trace]]:
         """``parent`` on the ``shown`` examples of the reflection set, evaluating those it has
         no result on (task calls like any other, within the budget), failures first."""
         examples = self.reflection_set or []

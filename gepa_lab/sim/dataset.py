@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..data import Example
+from ..tasks.examples import Example
 from .hashing import unit
 from .skills import SKILLS, Skill
 

@@ -12,7 +12,7 @@ under a planner that knows no methods. :func:`two_step` is the program, as a use
 
 from __future__ import annotations
 
-from ..data import Example
+from ..tasks.examples import Example
 from .dataset import decode
 from .task_model import read_instruction
 

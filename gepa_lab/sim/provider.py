@@ -1,11 +1,11 @@
-"""The simulated world as an in-process :class:`~gepa_lab.provider.Provider`."""
+"""The simulated world as an in-process :class:`~gepa_lab.llm.provider.Provider`."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
 
-from ..provider import ChatRequest, ChatResponse, RateLimited, TransientError
+from ..llm.provider import ChatRequest, ChatResponse, RateLimited, TransientError
 from . import sentiment
 from .faults import FaultDraw, Faults
 from .hashing import unit
@@ -43,11 +43,11 @@ class SimProvider:
     """Serves ``sim-task`` and ``sim-reflect`` with simulated latency.
 
     Latency is awaited with ``asyncio.sleep``; ``time_scale`` compresses it (0.01 = 100x faster).
-    Under :func:`gepa_lab.virtual_time.run_virtual` the sleeps cost no real time at all.
+    Under :func:`gepa_lab.runs.virtual_time.run_virtual` the sleeps cost no real time at all.
     ``rate_limits`` and ``faults`` make it push back and fail the way the HTTP server does, but
     in process (so on the virtual clock too): a rate-limited call raises
-    :class:`~gepa_lab.provider.RateLimited` at once, a fault raises
-    :class:`~gepa_lab.provider.TransientError` (a timeout only after ``timeout_seconds``).
+    :class:`~gepa_lab.llm.provider.RateLimited` at once, a fault raises
+    :class:`~gepa_lab.llm.provider.TransientError` (a timeout only after ``timeout_seconds``).
     ``reflection`` is one of :data:`REFLECTION_MODES`, ``landscape`` one of
     :data:`~gepa_lab.sim.task_model.LANDSCAPES`.
     """

@@ -21,7 +21,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from ..scoring import FORMAT_FEEDBACK
+from ..tasks.aime import FORMAT_FEEDBACK
 from .sentiment import LABEL_FORMAT, RULES, Rule, shows_reviews
 from .skills import FORMAT, HABITS, NOISE, SHORTCUT, SKILLS, STEPS, VERIFY, Habit, Skill
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from ..provider import ChatRequest
+from ..llm.provider import ChatRequest
 from .faults import FaultDraw, Faults
 from .provider import MODELS, SimProvider
 from .rate_limits import Buckets, RateLimits, charged_tokens

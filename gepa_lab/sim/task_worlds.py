@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
-from ..data import Example
+from ..protocols import Task
 from ..tasks import LLMTask, ProgramTask, load_examples, metrics
-from ..tasks.protocol import Task
+from ..tasks.examples import Example
 from .dataset import synthetic_aime
 from .program import two_step
 from .provider import SimProvider

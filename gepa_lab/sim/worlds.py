@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from ..data import Example
 from ..tasks import AIME
+from ..tasks.examples import Example
 from .dataset import synthetic_aime
 from .provider import TASK_MODEL, SimProvider
 from .skills import HABITS, SKILLS

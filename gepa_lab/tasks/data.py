@@ -1,6 +1,6 @@
 """Your data as examples: rows from a list of dicts, a pandas DataFrame, or a CSV, JSONL, JSON
 or Parquet file, with any answer type. Only the AIME task keeps its 0-999 rule
-(:func:`gepa_lab.data.examples_from_rows`)."""
+(:func:`gepa_lab.tasks.examples.examples_from_rows`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..data import Example
+from .examples import Example
 
 SUFFIXES = (".csv", ".jsonl", ".json", ".parquet")
 

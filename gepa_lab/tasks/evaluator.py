@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from ..data import Example
-from .protocol import Chat, TaskInfo, UserCodeError
+from ..protocols import Chat, UserCodeError
+from .examples import Example
+from .info import TaskInfo
 
 # The one "example" of a run with no data (``optimize(seed, None, ..., task=EvaluatorTask(fn))``):
 # its evaluator is called as ``fn(candidate)`` and scores the artifact as a whole.

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ..data import Example
+from ..protocols import Chat
+from .examples import Example
+from .info import TaskInfo
 from .metrics import ExactInt, Metric, checked, is_binary, verdict
-from .protocol import Chat, TaskInfo
 
 
 @lru_cache(maxsize=1024)

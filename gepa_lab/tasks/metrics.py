@@ -20,10 +20,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..data import Example
-from ..provider import ProviderError
-from ..scoring import score_answer
-from .protocol import UserCodeError
+from ..llm.provider import ProviderError
+from ..protocols import UserCodeError
+from .aime import score_answer
+from .examples import Example
 
 MetricResult = float | tuple[float, str]
 

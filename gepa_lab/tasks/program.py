@@ -15,10 +15,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..data import Example
-from ..provider import ProviderError
+from ..llm.provider import ProviderError
+from ..protocols import Chat, UserCodeError
+from .examples import Example
+from .info import TaskInfo
 from .metrics import Metric, is_binary, verdict
-from .protocol import Chat, TaskInfo, UserCodeError
 
 
 @dataclass

@@ -12,9 +12,10 @@ import asyncio
 import random
 from dataclasses import dataclass
 
-from .config import Config
+from ..config import Config
+from ..protocols import Provider
 from .limiter import ERROR, OK, PUSHBACK, AdaptiveLimiter
-from .provider import ChatRequest, ChatResponse, Provider, ProviderError, RateLimited
+from .provider import ChatRequest, ChatResponse, ProviderError, RateLimited
 from .usage import Usage
 
 

@@ -1,13 +1,12 @@
-"""The one interface every LLM backend implements: a chat completion, awaited.
+"""What a chat completion is: the request, the reply, and the errors a provider may raise.
 
 The simulated world (``gepa_lab.sim``) and real OpenAI-compatible endpoints both sit behind
-:class:`Provider`, so the engine never knows which one it is driving.
+:class:`~gepa_lab.protocols.Provider`, so the engine never knows which one it is driving.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +59,3 @@ class RequestRejected(ProviderError):
     """The provider refused the request itself (400, 401, 403, 404): retrying cannot help."""
 
     retryable = False
-
-
-class Provider(Protocol):
-    """Anything that answers chat requests asynchronously."""
-
-    async def complete(self, request: ChatRequest) -> ChatResponse: ...

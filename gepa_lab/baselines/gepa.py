@@ -18,7 +18,7 @@ GEPA's engine is synchronous, so it runs in a worker thread that owns an event l
 of calls runs on that loop. On the virtual clock (``time_mode="virtual"``, simulated world only)
 the loop's clock advances only while calls are out, exactly as for a gepa_lab run on it.
 
-The result is a :class:`~gepa_lab.telemetry.RunResult` like any other, so plots, tables and
+The result is a :class:`~gepa_lab.runs.telemetry.RunResult` like any other, so plots, tables and
 reports treat both systems the same way.
 """
 
@@ -33,20 +33,19 @@ from typing import Any
 
 import pandas as pd
 
-from .adapter import LLMAdapter
-from .api import check_max_tokens, check_time_mode
-from .config import check_count, classic_config
-from .data import Example, as_examples
-from .engine.candidate import Candidate
-from .engine.pipeline import ProgressFn, UserCodeError
-from .provider import ChatRequest, Provider
-from .sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
-from .tasks.llm_task import AIME
-from .tasks.protocol import Task
-from .telemetry import EventLog, RunResult, timeline_frame
-from .throttle import Throttled
-from .usage import Usage
-from .virtual_time import VirtualTimeLoop
+from ..adapter import LLMAdapter
+from ..api import check_max_tokens, check_time_mode
+from ..config import check_count, classic_config
+from ..engine.candidate import Candidate
+from ..llm.provider import ChatRequest
+from ..llm.throttle import Throttled
+from ..llm.usage import Usage
+from ..protocols import ProgressFn, Provider, Task, UserCodeError
+from ..runs.telemetry import EventLog, RunResult, timeline_frame
+from ..runs.virtual_time import VirtualTimeLoop
+from ..sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
+from ..tasks.examples import Example, as_examples
+from ..tasks.llm_task import AIME
 
 GEPA_CONCURRENCY = 10  # litellm batch_completion's workers in GEPA's default client
 

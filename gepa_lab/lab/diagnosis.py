@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .telemetry import RunResult
+from ..runs.telemetry import RunResult
 
 RATE_LIMITED_SHARE = 0.02  # above this share of calls answered 429, the provider is a limit
 CPU_BOUND_CORES = 0.8  # client CPU seconds per wall second above this: CPU is a limit

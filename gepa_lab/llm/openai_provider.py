@@ -1,4 +1,4 @@
-"""A :class:`~gepa_lab.provider.Provider` for any OpenAI-compatible endpoint.
+"""A :class:`~gepa_lab.llm.provider.Provider` for any OpenAI-compatible endpoint.
 
 The ``openai`` SDK configures the client: base URL and key resolution (``OPENAI_BASE_URL``,
 ``OPENAI_API_KEY``, organisation and project headers), the request headers, and the start-up
@@ -8,7 +8,7 @@ on this kind of machine (``benchmarks/client_throughput.py``), the SDK's ``creat
 1.3 ms of CPU per call (most of it validating the request against its typed schema), which caps
 a 2-core client near half the throughput of plain aiohttp at 1,024 calls in flight.
 
-Retries and rate limiting are not done here but by :class:`~gepa_lab.throttle.Throttled`, so
+Retries and rate limiting are not done here but by :class:`~gepa_lab.llm.throttle.Throttled`, so
 every provider gets the same policy. The key is never logged or stored.
 """
 
@@ -24,6 +24,7 @@ import aiohttp
 import openai
 from openai import AsyncOpenAI
 
+from ..sim.server import SIM_OWNER
 from .limits import raise_fd_limit
 from .provider import (
     ChatRequest,
@@ -33,7 +34,6 @@ from .provider import (
     RequestRejected,
     TransientError,
 )
-from .sim.server import SIM_OWNER
 
 # Named endpoints: base URL and the environment variable holding the key (None = no key needed).
 PROFILES: dict[str, tuple[str, str | None]] = {

@@ -21,12 +21,12 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from .api import optimize
-from .config import Config
-from .sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
-from .sim.latency import Latency
-from .sim.rate_limits import RateLimits
-from .telemetry import RunResult
+from ..api import optimize
+from ..config import Config
+from ..runs.telemetry import RunResult
+from ..sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
+from ..sim.latency import Latency
+from ..sim.rate_limits import RateLimits
 
 SEED_PROMPT = "You are a helpful assistant. Solve the math problem."
 

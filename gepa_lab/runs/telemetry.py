@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from .config import Config
+from ..config import Config
 
 EVENT_COLUMNS = ("time", "event", "candidate", "parent", "rung", "score")
 # One row per new best: the trace schema every system's run shares (gepa_lab and real GEPA).

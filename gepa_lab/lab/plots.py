@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .telemetry import RunResult
+from ..runs.telemetry import RunResult
 
 COMPARISON_COLUMNS = (
     "time to target (s)",

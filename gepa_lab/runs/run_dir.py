@@ -6,8 +6,8 @@
       state.json       what the run is (config, seeds, data fingerprint, models) and where it
                        is (counters, best, every candidate with its lineage and scores);
                        replaced atomically (write, fsync, rename): a kill never leaves half a file
-      cache.sqlite     every answer, :mod:`gepa_lab.cache`
-      completions.log  the order the calls finished in, :mod:`gepa_lab.replay`
+      cache.sqlite     every answer, :mod:`gepa_lab.llm.cache`
+      completions.log  the order the calls finished in, :mod:`gepa_lab.runs.replay`
 
 ``optimize(..., run_dir=path)`` starts one; ``optimize(..., resume=path)`` continues it: the run
 is replayed from the cache in its recorded order, so it pays nothing for what was already
@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import Config
-from .data import Example
+from ..config import Config
+from ..tasks.examples import Example
 from .replay import CompletionLog, ReplayGate
 
 if TYPE_CHECKING:
-    from .engine.pipeline import Pipeline
+    from ..engine.pipeline import Pipeline
 
 FORMAT = "gepa_lab.run/1"
 # Config fields a resume may change: they say when to stop, not what the run does.

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from .data import Example, examples_from_rows
+from .examples import Example, examples_from_rows
 
 TRAIN_VAL_DATASET = "AI-MO/aimo-validation-aime"
 TEST_DATASET = "MathArena/aime_2025"

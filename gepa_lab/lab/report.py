@@ -3,8 +3,8 @@
 A report is for readers of results, not of code: inputs and prompts are left out, plots are
 inlined as data URIs, and widget state (which needs a live kernel) is dropped. Usage::
 
-    python -m gepa_lab.report reports/runs/aime.ipynb [--out-dir reports]
-    python -m gepa_lab.report --all [--out-dir reports]   # run every notebook, publish all
+    python -m gepa_lab.lab.report reports/runs/aime.ipynb [--out-dir reports]
+    python -m gepa_lab.lab.report --all [--out-dir reports]   # run every notebook, publish all
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def rebuild_all(
 def main(argv: list[str] | None = None) -> None:
     """CLI entry point; bad input ends with a one-line message instead of a traceback."""
     parser = argparse.ArgumentParser(
-        prog="python -m gepa_lab.report",
+        prog="python -m gepa_lab.lab.report",
         description="Convert an executed notebook into a self-contained HTML report.",
     )
     parser.add_argument(

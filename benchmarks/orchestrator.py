@@ -100,7 +100,7 @@ async def measure_engine(conc: int, seconds: float, warmup: float) -> dict:
         await asyncio.sleep(SAMPLE_EVERY)
         samples += 1
         in_flight_sum += pipe.in_flight
-        starved += pipe.in_flight < conc and not pipe._heap
+        starved += pipe.in_flight < conc and not pipe.queue
         if samples % WINDOW_SAMPLES == 0:
             windows.close(pipe.finished_calls)
     wall, cpu_us = time.perf_counter() - t0, windows.median_us(pipe.finished_calls)

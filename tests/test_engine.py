@@ -368,7 +368,7 @@ def test_a_failing_feedback_function_stops_the_run_with_a_clear_error():
 
 
 def test_a_confidence_bound_on_the_target_asks_for_more_than_the_bare_score():
-    from gepa_lab.engine.pipeline import wilson_lower_bound
+    from gepa_lab.engine.budget import wilson_lower_bound
 
     assert wilson_lower_bound(0.8, 45, 0.95) < 0.8 < wilson_lower_bound(0.8, 10_000, 0.95) + 0.01
     assert wilson_lower_bound(0.0, 10, 0.95) + 1e-12 >= 0.0

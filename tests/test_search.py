@@ -15,7 +15,8 @@ import pytest
 
 import gepa_lab as gl
 from gepa_lab.adapter import LLMAdapter
-from gepa_lab.engine.pipeline import MAX_ESCALATION, TEMPERATURE_STEP, Pipeline
+from gepa_lab.engine.mutation import MAX_ESCALATION, TEMPERATURE_STEP
+from gepa_lab.engine.pipeline import Pipeline
 from gepa_lab.lab.diagnosis import diagnose
 from gepa_lab.llm.provider import ChatResponse
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime

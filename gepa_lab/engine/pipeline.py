@@ -18,13 +18,10 @@ driven by completions (callbacks on the event loop): there is no polling and no 
 from __future__ import annotations
 
 import asyncio
-import heapq
 import math
 import random
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Any
 
 import pandas as pd
@@ -33,71 +30,17 @@ from ..config import Config
 from ..llm.usage import Usage
 from ..protocols import Adapter, ProgressFn, UserCodeError
 from ..runs.telemetry import EventLog, RunResult, timeline_frame
-from .archive import Archive, evidence_score
+from .archive import Archive
 from .bandit import StrategyBandit
+from .budget import Budget
 from .candidate import Candidate, Status, Trace
+from .judge import PruningWatch, bars
 from .ladder import Decision, Ladder
 from .merge import merge_components
+from .mutation import FRESH_CHILDREN, MORE_EXAMPLES, Load, MutationPolicy, Plan
+from .queue import Job, JobQueue, promise
 
-
-def wilson_lower_bound(mean: float, n: int, confidence: float) -> float:
-    """One-sided lower confidence bound of a success rate ``mean`` measured on ``n`` examples
-    (Wilson 1927): unlike the normal approximation it stays inside [0, 1] and is honest near
-    0 and 1, where prompt scores live."""
-    z = NormalDist().inv_cdf(confidence)
-    centre = mean + z * z / (2 * n)
-    spread = z * math.sqrt(mean * (1 - mean) / n + z * z / (4 * n * n))
-    return (centre - spread) / (1 + z * z / n)
-
-
-def _window(order: Sequence[int], turn: int, k: int) -> list[int]:
-    """``k`` items of ``order`` (all of it if shorter) starting ``turn * k`` items in, wrapping
-    around: turn after turn the window walks the whole list."""
-    if k <= 0 or not order:
-        return []
-    if k >= len(order):
-        return list(order)
-    start = turn * k % len(order)
-    return [order[(start + i) % len(order)] for i in range(k)]
-
-
-def _dominates(cand: Candidate, positions: Sequence[int], rivals: Sequence[Candidate]) -> bool:
-    """True if ``cand`` scores at least as well as each rival on every one of ``positions``
-    the rival was evaluated on, and better on at least one: evidence no ranking should
-    overrule. False if it shares no example with some rival."""
-    for rival in rivals:
-        shared = [p for p in positions if rival.traces[p] is not None]
-        diffs = [cand.traces[p].score - rival.traces[p].score for p in shared]  # type: ignore[union-attr]
-        if not diffs or min(diffs) < -1e-12 or max(diffs) <= 1e-12:
-            return False
-    return True
-
-
-DUPLICATES_TO_REST = 4
-# Rounds of escalation when every parent rests: the first MORE_EXAMPLES rounds each show one
-# more example per reflection; the next ones widen the parents to every completed candidate,
-# then to every evaluated one. A run whose last round made nothing new ends "exhausted".
-MORE_EXAMPLES = 4
-MAX_ESCALATION = MORE_EXAMPLES + 2
-# Added to the reflection temperature per escalation round (Adapter.propose's
-# temperature_boost): a model sampled at temperature 0 says something new only when asked
-# differently or sampled hotter. Providers that ignore temperature (caching proxies) lose nothing.
-TEMPERATURE_STEP = 0.25
-ALL_PRUNED_WARNING = 50  # consecutive judgements without a promotion before the run warns
 MIN_COHORT = 4  # results on a rung judged before its cohort cut applies (see Ladder)
-# Children started at once for a new contender (see Archive.contenders), past the candidate
-# cap: it is the likely next best, and the cap is full of children of parents it outgrew.
-FRESH_CHILDREN = 2
-
-
-@dataclass(slots=True, eq=False)
-class _Job:
-    rung: int
-    cand: Candidate
-    positions: list[int]  # still to evaluate on this rung
-    next: int = 0  # index into positions of the next example to launch
-    pending: int = 0
-    started: bool = False
 
 
 class Pipeline:
@@ -137,6 +80,7 @@ class Pipeline:
         # Finished task calls of the whole run (all islands), for the trace; this one's if None.
         self.total_calls = total_calls
         self.usage = usage  # what the provider calls cost so far, for the token and cost budgets
+        self.budget = Budget(config, usage)
         self.backlog = backlog  # calls waiting for the provider's limiter (it is the bottleneck)
         self.adapter = adapter
         self.label, self.time_mode, self.simulated = label, time_mode, simulated
@@ -145,7 +89,6 @@ class Pipeline:
         random.Random(f"{config.seed}/order").shuffle(order)
         self.examples = [trainset[i] for i in order]
         self.sizes = config.rung_sizes(len(trainset))
-        self._cap = config.candidate_cap(len(trainset))
         self.ladder = Ladder(
             len(self.sizes),
             config.cohort_quantile,
@@ -164,28 +107,26 @@ class Pipeline:
         self.bandit = StrategyBandit(
             config.mutation_strategies, random.Random(f"{stream}/strategy")
         )
+        self.mutation = MutationPolicy(
+            config,
+            self.sizes,
+            self.perfect,
+            self.rng,
+            self.bandit,
+            len(self.reflection_set) if self.reflection_set is not None else None,
+        )
         self._strategy_of: dict[int, str] = {}  # child id -> the strategy that made it
 
-        self._heap: list[tuple[float, int, int, _Job]] = []
-        self._seq = 0
+        self.queue = JobQueue()
         self._tasks: set[asyncio.Task[None]] = set()
         self._done = asyncio.Event()
         self._next_id = island
         self._mutation_seq = 0
-        self._turn: dict[int, int] = {}  # parent id -> reflections asked of it so far
-        self._last_strategy: dict[int, str] = {}  # parent id -> strategy of its last reflection
-        # Escalation (see _escalate): each round shows one more example per reflection; the
-        # new candidates made since the last round say whether escalating still pays.
-        self.escalation = 0
-        self._new_since_wake = 0
-        self._repeats = 0  # reflections that gave only known texts, for the exhausted message
         self._fresh: list[Candidate] = []  # new contenders whose children start past the cap
 
         # live counters (all back to zero at the end)
         self.in_flight = 0  # task-model calls
         self.mutating = 0  # reflection calls
-        self.queued_new = 0  # candidates waiting for their first example
-        self.queued_examples = 0  # examples of queued jobs not yet launched
         self.cands_in_flight = 0  # candidates being generated, queued or evaluated
         self.occupancy = [0] * len(self.sizes)  # candidates queued or evaluated, per rung
 
@@ -203,7 +144,7 @@ class Pipeline:
         self.warnings: list[str] = []
         self.trace: list[tuple[float, float, int, int]] = []  # at each new best: RunResult.trace
         self.timeline: list[tuple[Any, ...]] = []  # at each finished rung: RunResult.timeline
-        self._unpromoted = self._unpromoted_by_parent = 0  # judgements since the last promotion
+        self.watch = PruningWatch(config)
 
         self.stopping = False
         self.stop_reason = ""
@@ -258,7 +199,7 @@ class Pipeline:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for *_, job in self._heap:
+        for job in self.queue:
             if job.cand.status in (Status.QUEUED, Status.EVALUATING, Status.PROMOTED):
                 job.cand.status = Status.CANCELLED
                 self.cands_in_flight -= 1
@@ -266,8 +207,7 @@ class Pipeline:
             if cand.status is Status.EVALUATING:
                 cand.status = Status.CANCELLED
                 self.cands_in_flight -= 1
-        self._heap.clear()
-        self.queued_new = self.queued_examples = 0
+        self.queue.clear()
 
     def stop(self, reason: str) -> None:
         """End the run (from outside: another island, a controller); what is in flight is
@@ -312,69 +252,32 @@ class Pipeline:
             positions = list(cand.probe)
         else:
             positions = [p for p in range(self.sizes[rung]) if cand.traces[p] is None]
-        if rung == 0:
-            self.queued_new += 1
         self.occupancy[rung] += 1
-        self.queued_examples += len(positions)
-        heapq.heappush(
-            self._heap,
-            (-self._promise(cand, rung), -rung, -self._seq, _Job(rung, cand, positions)),
-        )
-        self._seq += 1
-
-    def _promise(self, cand: Candidate, rung: int) -> float:
-        """Queue priority: the evidence so far that this candidate is good (a new child inherits
-        its parent's). The most promising lineage is evaluated first at every rung, so the
-        critical path to the target never waits behind the buffer of speculative children.
-        Ties go to the higher rung (a parent's promotion before its children, which inherit
-        its evidence: otherwise a steady stream of children starves the promotion whenever
-        the provider is the bottleneck), then to the newest job. Seeds come first."""
-        if rung:
-            return evidence_score(cand, cand.rung_positions(rung - 1, self.sizes))
-        parent = self.archive.candidates.get(cand.parent_id) if cand.parent_id is not None else None
-        if parent is None:
-            return 1.0
-        return evidence_score(parent, parent.rung_positions(parent.rung, self.sizes))
+        self.queue.push(Job(rung, cand, positions), promise(cand, rung, self.archive, self.sizes))
 
     def _calls_spent(self) -> bool:
-        """True once no further call may be launched: the metric-call or LLM-call budget."""
-        cfg = self.cfg
-        if cfg.max_metric_calls is not None and self.launched >= cfg.max_metric_calls:
-            return True
-        return (
-            cfg.max_llm_calls is not None
-            and self.launched + self._mutation_seq >= cfg.max_llm_calls
-        )
+        return self.budget.calls_spent(self.launched, self._mutation_seq)
 
     def _pump(self) -> None:
         """Launch examples from the highest-priority jobs while slots are free."""
-        cfg = self.cfg
-        if self.usage is not None and not self.stopping:
-            if cfg.max_total_tokens is not None and self.usage.total_tokens >= cfg.max_total_tokens:
-                self._stop("token_budget")
-            elif cfg.max_cost_usd is not None and self.usage.cost_usd >= cfg.max_cost_usd:
-                self._stop("cost_budget")
-        heap = self._heap
-        while heap and self.in_flight < cfg.eval_concurrency and not self.stopping:
+        if not self.stopping:
+            reason = self.budget.spending_stop()
+            if reason is not None:
+                self._stop(reason)
+        queue, limit = self.queue, self.cfg.eval_concurrency
+        while queue and self.in_flight < limit and not self.stopping:
             if self._calls_spent():
                 break
-            job = heap[0][3]
+            job = queue.peek()
             if not job.started:
-                job.started = True
+                queue.start(job)
                 job.cand.status = Status.EVALUATING
-                if job.rung == 0:
-                    self.queued_new -= 1
                 self.log.add(self.now(), "eval_start", job.cand.id, job.cand.parent_id, job.rung)
             if not job.positions:  # everything this rung needs is known already
-                heapq.heappop(heap)
+                queue.drop()
                 self._rung_done(job.cand, job.rung)
                 continue
-            pos = job.positions[job.next]
-            job.next += 1
-            job.pending += 1
-            if job.next == len(job.positions):
-                heapq.heappop(heap)
-            self.queued_examples -= 1
+            pos = queue.launch_next()
             self.launched += 1
             self._in_flight_add(1)
             task = asyncio.ensure_future(self._evaluate(job, pos))
@@ -402,7 +305,7 @@ class Pipeline:
         else:
             self.finished_calls += 1
 
-    async def _evaluate(self, job: _Job, pos: int) -> None:
+    async def _evaluate(self, job: Job, pos: int) -> None:
         try:
             trace = await self._call(job.cand, self.examples[pos])
         except UserCodeError as exc:
@@ -413,11 +316,11 @@ class Pipeline:
         except Exception as exc:
             self._fail(exc)
 
-    def _example_done(self, job: _Job, pos: int, trace: Trace) -> None:
+    def _example_done(self, job: Job, pos: int, trace: Trace) -> None:
         job.cand.traces[pos] = trace
         self._count(trace)
         job.pending -= 1
-        if job.pending == 0 and job.next == len(job.positions) and not self.stopping:
+        if job.pending == 0 and job.launched and not self.stopping:
             self._rung_done(job.cand, job.rung)
         self._pump()
 
@@ -430,7 +333,7 @@ class Pipeline:
         self.occupancy[rung] -= 1
         self.counts["finished"][rung] += 1
         self.log.add(t, "eval_end", cand.id, cand.parent_id, rung, score)
-        state = (self.in_flight, self.mutating, self.queued_new)
+        state = (self.in_flight, self.mutating, self.queue.new)
         self.timeline.append((t, *state, *self.occupancy, self.finished_calls))
         self.rung_events += 1
         last = rung == len(self.sizes) - 1
@@ -455,8 +358,7 @@ class Pipeline:
             self._maybe_merge(cand, n, t)
         if self.on_completed is not None:
             self.on_completed(self, cand)
-        target = self.cfg.target_quality
-        if target is not None and self.time_to_target is None and self._reaches(score, n, target):
+        if self.time_to_target is None and self.budget.reaches(score, n):
             self.time_to_target = t
             self.log.add(t, "target", cand.id, cand.parent_id, cand.rung, score)
             if self.cfg.auto_stop:
@@ -487,12 +389,6 @@ class Pipeline:
         tokens = self.usage.total_tokens if self.usage is not None else 0
         self.trace.append((t, score, calls, tokens))
 
-    def _reaches(self, score: float, n: int, target: float) -> bool:
-        confidence = self.cfg.target_confidence
-        if confidence is None:
-            return score >= target - 1e-12
-        return wilson_lower_bound(score, n, confidence) >= target - 1e-12
-
     def _maybe_merge(self, cand: Candidate, n: int, t: float) -> None:
         """Combine a newly completed front member with another that shares an ancestor (see
         :mod:`~gepa_lab.engine.merge`). The merge costs no LLM call and climbs the ladder like
@@ -517,7 +413,7 @@ class Pipeline:
                     for p in range(len(self.examples))
                     if cand.traces[p].score != other.traces[p].score  # type: ignore[union-attr]
                 ]
-                child.probe = tuple(sorted(self._pick(split, self.sizes[0])))
+                child.probe = tuple(sorted(self.mutation.pick(split, self.sizes[0])))
             self.merges += 1
             self.log.add(t, "merge", child.id, better.id)
             self._enqueue(child, 0)
@@ -571,89 +467,42 @@ class Pipeline:
     def _decide(
         self, cand: Candidate, rung: int, positions: Sequence[int], score: float
     ) -> Decision:
-        """The ladder's verdict on a child that finished ``rung``, with the bars it must pass:
-        its parent on the examples they share (on its probe: beaten outright, GEPA's acceptance
-        test) and, at the last partial rung, the best candidate too: matched on the shared
-        prefix and beaten outright on everything the child was tested on, its probe included
-        (unless the best is perfect there). The prefix alone is a poor judge of a close
-        contest: every candidate is tested on it, the easy examples in it are soon solved by
-        all, and a tie there says nothing either way, where the probe holds the failures the
-        child was made to fix."""
+        """The ladder's verdict on a child that finished ``rung``, with the bars it must pass
+        (:func:`~gepa_lab.engine.judge.bars`)."""
         parent = self.archive.candidates[cand.parent_id]  # type: ignore[index]
-        best = self.archive.best
-        parent_score = child_same = beats_best = None
-        tested = sorted({*cand.probe, *positions})  # every example the child was scored on
-        probe = need_gain = rung == 0 and bool(cand.probe)
-        if probe:
-            parent_score, child_same = parent.mean_over(cand.probe), score
-        else:
-            shared = min(self.sizes[rung], parent.prefix_evaluated(self.sizes))
-            if shared:
-                parent_score, child_same = parent.mean_score(shared), cand.mean_score(shared)
-        if self.cfg.incumbent_gate and rung == len(self.sizes) - 2 and best is not None:
-            bar = best.mean_over(positions)
-            if parent_score is None or bar > parent_score:
-                parent_score, child_same = bar, score
-            best_there = best.mean_over(tested)
-            beats_best = (
-                best_there >= self.perfect - 1e-12 or cand.mean_over(tested) > best_there + 1e-12
-            )
-        rivals = [parent] if best is None or best is parent else [parent, best]
+        b = bars(
+            cand,
+            parent,
+            self.archive.best,
+            rung,
+            positions,
+            score,
+            self.sizes,
+            self.perfect,
+            self.cfg.incumbent_gate,
+        )
         return self.ladder.decide(
             cand.id,
             rung,
             score,
             cand.parent_id,
-            parent_score,
-            child_same,
-            need_gain=need_gain,
-            dominant=_dominates(cand, tested, rivals),
-            beats_best=beats_best,
+            b.parent_score,
+            b.child_same,
+            need_gain=b.need_gain,
+            dominant=b.dominant,
+            beats_best=b.beats_best,
         )
 
     def _watch_pruning(self, promoted: bool, reason: str, t: float) -> None:
-        """Warn once when every candidate is being pruned: the ladder has stopped learning and
-        the run only spends calls. Says which rule prunes and what to change."""
-        if promoted:
-            self._unpromoted = self._unpromoted_by_parent = 0
+        """Warn once when every candidate is being pruned (see PruningWatch)."""
+        message = self.watch.observe(promoted, reason)
+        if message is None or self.warnings:
             return
-        self._unpromoted += 1
-        self._unpromoted_by_parent += reason == "parent"
-        if self._unpromoted != ALL_PRUNED_WARNING or self.warnings:
-            return
-        cfg = self.cfg
-        by_parent = self._unpromoted_by_parent
-        message = (
-            f"every one of the last {ALL_PRUNED_WARNING} candidates judged was pruned "
-            f"({by_parent} for scoring below their parent, {ALL_PRUNED_WARNING - by_parent} "
-            f"by the cohort cut): the ladder is not promoting anything. Consider a lower "
-            f"Config.cohort_quantile (now {cfg.cohort_quantile:g}), a higher "
-            f"Config.eps_improve (now {cfg.eps_improve:g})"
-            + ("" if cfg.enable_rung_convergence else ", or Config.enable_rung_convergence=True")
-            + "."
-        )
         self.warnings.append(message)
         self.log.add(t, "warning")
         warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     # ------------------------------------------------------------------ mutation
-    def _wants_mutation(self) -> bool:
-        cfg = self.cfg
-        if self.mutating >= cfg.max_mutations_per_round:
-            return False
-        cap = self._cap
-        if cap is not None and self.cands_in_flight >= cap:
-            return False
-        if self.queued_new + self.mutating >= cfg.queue_limit:
-            return False
-        if self.queued_new + self.mutating < cfg.mutation_buffer_min:
-            return True
-        if self.backlog is not None and self.backlog() > 0:
-            return False  # calls already wait for the provider: there is no free slot to fill
-        # More work is needed when queued and incoming examples cannot fill the free slots.
-        incoming = self.queued_examples + self.mutating * self.sizes[0]
-        return self.in_flight + incoming < cfg.eval_concurrency
-
     def _maybe_mutate(self) -> None:
         if self.stopping:
             return
@@ -662,13 +511,24 @@ class Pipeline:
             for _ in range(FRESH_CHILDREN):
                 if self.mutating < self.cfg.max_mutations_per_round:
                     self._launch_mutation(parent)
-        while not self._calls_spent() and self._wants_mutation():
-            parent = self.archive.select_parent(self.rng, self._breadth)
+        policy = self.mutation
+        while not self._calls_spent() and policy.wants(self._load()):
+            parent = self.archive.select_parent(self.rng, policy.breadth)
             if parent is None and self._escalate():
-                parent = self.archive.select_parent(self.rng, self._breadth)
+                parent = self.archive.select_parent(self.rng, policy.breadth)
             if parent is None:
                 return
             self._launch_mutation(parent)
+
+    def _load(self) -> Load:
+        return Load(
+            self.in_flight,
+            self.mutating,
+            self.queue.new,
+            self.queue.examples,
+            self.cands_in_flight,
+            self.backlog() if self.backlog is not None else 0,
+        )
 
     def _escalate(self) -> bool:
         """Every parent rests (its reflections repeat known texts) and nothing in flight can
@@ -680,155 +540,48 @@ class Pipeline:
         a wider pool. True if parents were woken. After MAX_ESCALATION rounds of which the last
         made nothing new, the reflection model has nothing new to say on any evidence tried:
         the run is exhausted (see :meth:`_check_idle`), and says so."""
-        if not self.archive.resting or self.in_flight or self.mutating or self._heap:
+        if not self.archive.resting or self.in_flight or self.mutating or self.queue:
             return False
         if self.cfg.use_merge:
             n = len(self.examples)
             for cand_id in list(self.archive.pareto_front()):
                 self._maybe_merge(self.archive.candidates[cand_id], n, self.now())
-            if self._heap:
+            if self.queue:
                 self._loop.call_soon(self._pump)  # type: ignore[union-attr]
                 return False
-        if self._new_since_wake == 0:
-            if self.escalation >= MAX_ESCALATION:
-                return False
-            self.escalation += 1
-        self._new_since_wake = 0
+        if not self.mutation.next_round():
+            return False
         self.archive.wake()
-        self.log.add(self.now(), "escalate", None, None, self.escalation)
+        self.log.add(self.now(), "escalate", None, None, self.mutation.escalation)
         return True
 
     def _launch_mutation(self, parent: Candidate) -> None:
-        names = list(parent.components)
-        turn = self._turn.get(parent.id, 0)
-        self._turn[parent.id] = turn + 1
-        component = names[turn % len(names)]  # round-robin over components
-        if self.reflection_set is None:
-            picked, probe = self._reflection_positions(parent, turn // len(names))
-            shown: list[int] | None = None
-            batch = [(self.examples[p], parent.traces[p]) for p in sorted(picked)]
-        else:
-            shown, probe = self._reflection_set_window(parent, turn // len(names)), ()
-            if len(self.sizes) > 1:
-                probe = tuple(sorted(self._pick(self._outcomes(parent)[0], self.sizes[0])))
-            batch = []
+        plan = self.mutation.plan(parent)
         seed = self.cfg.seed * 1_000_003 + self._mutation_seq
         self._mutation_seq += 1
-        strategy = self._strategy_for(parent)
         self.mutating += 1
         self.cands_in_flight += 1
         self.log.add(self.now(), "mutation_start", None, parent.id)
-        task = asyncio.ensure_future(
-            self._mutate(parent, component, batch, seed, probe, strategy, shown)  # type: ignore[arg-type]
-        )
+        task = asyncio.ensure_future(self._mutate(parent, plan, seed))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    @property
-    def _breadth(self) -> int:
-        """How wide the parent pool is (Archive.select_parent): escalation past MORE_EXAMPLES."""
-        return max(0, self.escalation - MORE_EXAMPLES)
-
-    def _strategy_for(self, parent: Candidate) -> str:
-        """The bandit's choice, unless the parent's last reflections repeated known texts:
-        then the next strategy in turn, so a repeat is not asked again the same way."""
-        names = self.cfg.mutation_strategies
-        last = self._last_strategy.get(parent.id)
-        if parent.duplicates and last is not None and len(names) > 1:
-            strategy = names[(names.index(last) + 1) % len(names)]
-        else:
-            strategy = self.bandit.choose()
-        self._last_strategy[parent.id] = strategy
-        return strategy
-
-    def _reflection_positions(
-        self, parent: Candidate, turn: int
-    ) -> tuple[list[int], tuple[int, ...]]:
-        """Anys to show the reflection model, and the child's probe.
-
-        Shown: ``reflection_minibatch_size`` (plus the escalation level) of the parent's
-        examples, failures first, filled up with successes when failures are fewer, and one
-        success more once its reflections have repeated. Each list is walked in a fixed
-        shuffled order per parent, a window further at each turn, so successive requests for
-        one parent show different examples (GEPA varies its minibatches over the training set
-        for the same reason): a deterministic reflection model would otherwise be asked the
-        same thing again and again.
-
-        The probe is the child's first rung: every shown example (the minibatch the child was
-        made from, as in GEPA's acceptance test), then more of the parent's failures up to the
-        first rung's size. A child must beat its parent there outright, and children are ranked
-        by their score on it: on the failures the signal is strong, where a small shared prefix
-        is mostly examples every candidate solves and its verdict is a lottery."""
-        k = self.cfg.reflection_minibatch_size + min(self.escalation, MORE_EXAMPLES)
-        failed, passed = self._outcomes(parent)
-        rng = random.Random(f"{self.cfg.seed}/shown/{parent.id}")
-        shown_failed = self._fair_window(failed, rng, turn, k)
-        extra = k - len(shown_failed) + (parent.duplicates > 0)
-        shown = shown_failed + self._fair_window(passed, rng, turn, extra)
-        if len(self.sizes) == 1:
-            return shown, ()
-        rest = [p for p in failed if p not in shown_failed]
-        probe = shown + self._pick(rest, max(0, self.sizes[0] - len(shown)))
-        return shown, tuple(sorted(probe))
-
-    def _outcomes(self, parent: Candidate) -> tuple[list[int], list[int]]:
-        """The positions ``parent`` was scored on: (failed, solved), in position order."""
-        failed, passed = [], []
-        for p, t in enumerate(parent.traces):
-            if t is not None:
-                (failed if t.score < self.perfect else passed).append(p)
-        return failed, passed
-
-    def _fair_window(
-        self, positions: list[int], rng: random.Random, turn: int, k: int
-    ) -> list[int]:
-        """The ``turn``-th window of ``k`` of ``positions`` in a shuffled order, from those
-        outside every partial rung's prefix while there are ``k`` of them: the prefixes are
-        shared tests, and a child made to fix an example there would pass them unfairly."""
-        outside, inside = self._outside_first(positions)
-        rng.shuffle(outside)
-        rng.shuffle(inside)
-        picked = _window(outside, turn, k)
-        return picked + _window(inside, turn, k - len(picked))
-
-    def _outside_first(self, positions: list[int]) -> tuple[list[int], list[int]]:
-        """``positions`` outside every partial rung's prefix, and those inside one."""
-        fair = self.sizes[-2] if len(self.sizes) > 1 else 0
-        return [p for p in positions if p >= fair], [p for p in positions if p < fair]
-
-    def _pick(self, positions: list[int], k: int) -> list[int]:
-        """Up to ``k`` of ``positions`` at random, outside every partial rung's prefix when
-        possible: those prefixes are shared tests, and a child made to fix an example there
-        would pass them unfairly."""
-        outside, inside = self._outside_first(positions)
-        picked = self.rng.sample(outside, min(k, len(outside)))
-        if len(picked) < k:
-            picked += self.rng.sample(inside, min(k - len(picked), len(inside)))
-        return picked
-
-    async def _mutate(
-        self,
-        parent: Candidate,
-        component: str,
-        batch: list[tuple[Any, Trace]],
-        seed: int,
-        probe: tuple[int, ...],
-        strategy: str,
-        shown: list[int] | None = None,
-    ) -> None:
+    async def _mutate(self, parent: Candidate, plan: Plan, seed: int) -> None:
         text: str | None = None
         child: Candidate | None = None
         try:
-            if shown is not None:
-                batch = await self._reflection_batch(parent, shown)
+            if plan.on_reflection_set:
+                batch = await self._reflection_batch(parent, plan.shown)
+            else:
+                batch = [(self.examples[p], parent.traces[p]) for p in plan.shown]
             if batch:  # empty only when the budget ran out before the parent was evaluated
                 text = await self.adapter.propose(
                     parent,
-                    component,
+                    plan.component,
                     batch,
                     seed,
-                    strategy=strategy,
-                    temperature_boost=TEMPERATURE_STEP * self.escalation,
+                    strategy=plan.strategy,
+                    temperature_boost=self.mutation.temperature_boost,
                 )
         except asyncio.CancelledError:
             raise
@@ -845,31 +598,22 @@ class Pipeline:
         try:
             if text is not None and not self.stopping:
                 comps = dict(parent.components)
-                comps[component] = text
+                comps[plan.component] = text
                 child = self._new_candidate(comps, parent, "mutation")
                 if child is not None:
-                    self._strategy_of[child.id] = strategy
-                    child.probe = probe
-                    self._new_since_wake += 1
+                    self._strategy_of[child.id] = plan.strategy
+                    child.probe = plan.probe
+                    self.mutation.new_since_wake += 1
                     parent.children += 1
                     self.log.add(self.now(), "mutation", child.id, parent.id)
                     self._enqueue(child, 0)
                 else:
                     self._duplicate_from(parent)
             if child is None and not self.stopping:
-                self.bandit.update(strategy, False)  # a reflection that gave nothing new
+                self.bandit.update(plan.strategy, False)  # a reflection that gave nothing new
             self._pump()
         except Exception as exc:
             self._fail(exc)
-
-    def _reflection_set_window(self, parent: Candidate, turn: int) -> list[int]:
-        """The ``turn``-th window of the reflection set for ``parent`` (a shuffled order per
-        parent, as GEPA samples its minibatches): its results there are not known before it is
-        asked, so the window is not chosen by failures; the batch shows failures first."""
-        k = self.cfg.reflection_minibatch_size + min(self.escalation, MORE_EXAMPLES)
-        order = list(range(len(self.reflection_set or ())))
-        random.Random(f"{self.cfg.seed}/reflect/{parent.id}").shuffle(order)
-        return _window(order, turn, k)
 
     async def _reflection_batch(
         self, parent: Candidate, shown: list[int]
@@ -892,16 +636,9 @@ class Pipeline:
         return [(examples[p], parent.reflection_traces[p]) for p in known]
 
     def _duplicate_from(self, parent: Candidate) -> None:
-        """A reflection that reproduced a known text cost a call and gave nothing. A parent
-        whose reflections mostly repeat (at least DUPLICATES_TO_REST, and more than twice its
-        new children) has nothing new to teach on its current evidence: it rests, out of parent
-        selection, until it finishes another rung. Without this, a parent that keeps repeating
-        itself turns the mutation pipeline into a loop of wasted calls, which starves the
-        evaluators outright when the provider's rate limit is the bottleneck."""
-        parent.duplicates += 1
-        self._repeats += 1
-        repeating = parent.duplicates >= DUPLICATES_TO_REST
-        if repeating and parent.duplicates > 2 * parent.children and self.archive.rest(parent):
+        """A reflection that reproduced a known text: the parent may rest, out of parent
+        selection, until it finishes another rung (see MutationPolicy.should_rest)."""
+        if self.mutation.should_rest(parent) and self.archive.rest(parent):
             self.log.add(self.now(), "parent_rested", parent.id, parent.parent_id)
 
     # ------------------------------------------------------------------ idle, progress, result
@@ -913,20 +650,21 @@ class Pipeline:
             return
         if self._calls_spent():
             self._stop("budget")
-        elif not self.mutating and not self._heap:
+        elif not self.mutating and not self.queue:
             self._exhausted()
             self._stop("exhausted")
 
     def _exhausted(self) -> None:
         """Say in words why the run ended with budget left: what was tried and repeated."""
         if self.archive.resting:
+            policy = self.mutation
             examples = self.cfg.reflection_minibatch_size + MORE_EXAMPLES
             message = (
-                f"the reflection model ran out of new ideas: {self._repeats} of its replies "
+                f"the reflection model ran out of new ideas: {policy.repeats} of its replies "
                 f"repeated known candidates, and in the end they did so for every candidate "
                 f"evaluated, with each mutation strategy, minibatches of up to {examples} "
                 f"examples and the reflection temperature raised by up to "
-                f"{TEMPERATURE_STEP * self.escalation:g}, after {self.escalation} rounds of "
+                f"{policy.temperature_boost:g}, after {policy.escalation} rounds of "
                 f"escalation. A more varied reflection model (one that honours temperature, "
                 f"not behind a cache), more training data or other seeds may help; a larger "
                 f"budget will not."
@@ -957,7 +695,7 @@ class Pipeline:
             "metric_calls": self.finished_calls + self.failed_calls,
             "in_flight": self.in_flight,
             "mutating": self.mutating,
-            "queued": self.queued_new,
+            "queued": self.queue.new,
             "candidates": len(self.archive),
             "pruned": sum(self.counts["pruned"]),
             "best_quality": best if math.isfinite(best) else None,
@@ -967,8 +705,8 @@ class Pipeline:
         return {
             "in_flight": self.in_flight,
             "mutating": self.mutating,
-            "queued_new": self.queued_new,
-            "queued_examples": self.queued_examples,
+            "queued_new": self.queue.new,
+            "queued_examples": self.queue.examples,
             "candidates_in_flight": self.cands_in_flight,
             "tasks": len(self._tasks),
         }

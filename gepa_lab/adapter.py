@@ -1,29 +1,29 @@
 """The bridge between the engine and an LLM provider: evaluate a candidate, reflect on it.
 
 This is GEPA's adapter role: the engine only knows candidates, examples and traces. The adapter
-owns the run's model client (cache, completion log, replay) and asks its task what an evaluation
-is (:mod:`gepa_lab.tasks`: messages and a metric, your evaluator, or your program) and turns
-failures into a reflection request written for that task.
+asks its task what an evaluation is (:mod:`gepa_lab.tasks`: messages and a metric, your
+evaluator, or your program), turns failures into a reflection request written for that task
+(:mod:`gepa_lab.strategies`), and sends every call through its client
+(:class:`~gepa_lab.llm.client.RunClient`), which a run binds to its own context.
 """
 
 from __future__ import annotations
 
-import asyncio
+import copy
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from .engine.candidate import Candidate, Trace
-from .llm.cache import EvalCache, cache_key
-from .llm.provider import ChatRequest, ChatResponse
-from .protocols import Provider, Task, UserCodeError
-from .runs.replay import CompletionLog, ReplayGate
+from .llm.cache import EvalCache
+from .llm.client import CallCounts, RunClient
+from .llm.provider import ChatRequest
+from .protocols import FeedbackFn, Provider, Task, UserCodeError
+from .runs.context import RunContext
 from .strategies import reflection_prompt
 from .tasks.aime import Score
 from .tasks.examples import Example
 from .tasks.llm_task import AIME
-
-FeedbackFn = Callable[[Example, str, Score], str | None]
 
 
 def solution_feedback(example: Example, response: str, score: Score) -> str | None:
@@ -59,10 +59,10 @@ class LLMAdapter:
     """Evaluates candidates by its ``task`` (by default AIME's: the candidate as the system
     prompt of ``task_model``); reflects with ``reflection_model``.
 
-    With a ``cache``, answers already known are served from it (``task_calls`` and
-    ``reflection_calls`` count only real calls). ``replay_latency`` makes a hit wait as long as
-    the original call did: on a virtual clock that costs nothing and keeps a rerun's schedule,
-    and so its trajectory, identical to the first run's.
+    With a ``cache``, answers already known are served from it. ``task_calls`` and
+    ``reflection_calls`` count the calls paid for (cache hits excluded), in every run of this
+    adapter. A run never modifies it: ``optimize`` drives a copy bound to the run's context
+    (:meth:`bind`).
     """
 
     provider: Provider
@@ -73,64 +73,38 @@ class LLMAdapter:
     max_tokens: int | None = None  # per task-model reply; None = the endpoint's default
     reflection_max_tokens: int | None = None  # per reflection reply
     cache: EvalCache | None = None
-    replay_latency: bool = False
     # Extra per-example feedback for the reflection model (see solution_feedback).
     feedback: FeedbackFn | None = None
     task: Task = AIME  # what an evaluation is: messages and a metric, or your evaluator
-    log: CompletionLog | None = None  # records the order calls finish in (run directories)
-    replay: ReplayGate | None = None  # on resume: holds each replayed call until its turn
-    task_calls: int = 0
-    reflection_calls: int = 0
-    _log_cut: bool = False
+    calls: CallCounts = field(default_factory=CallCounts, init=False, repr=False)
+    client: RunClient = field(init=False, repr=False)
 
-    async def _complete(self, request: ChatRequest, example_id: str | None) -> ChatResponse:
-        keyed = self.cache is not None or self.log is not None
-        key = cache_key(request, example_id) if keyed else None
-        gate = self.replay
-        if gate is None or key is None or not gate.replaying:
-            response = await self._answer(request, key)
-            self._record(key)
-            return response
-        gate.active += 1
-        try:
-            index = await gate.turn(key)
-            response = await self._answer(request, key)
-        finally:
-            gate.active -= 1
-        gate.done(index)
-        if index is None:  # not a replayed call: this run's own
-            self._record(key)
-        return response
+    def __post_init__(self) -> None:
+        self.client = RunClient(self.provider, self.cache, counts=self.calls)
 
-    async def _answer(self, request: ChatRequest, key: str | None) -> ChatResponse:
-        cache = self.cache
-        if cache is not None and key is not None:
-            hit = cache.get(key)
-            if hit is not None:
-                if self.replay_latency:
-                    await asyncio.sleep(hit.latency)
-                return hit.response
-        if request.purpose == "task":
-            self.task_calls += 1
-        else:
-            self.reflection_calls += 1
-        if cache is None or key is None:
-            return await self.provider.complete(request)
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        response = await self.provider.complete(request)
-        cache.put(key, request.model, response, loop.time() - started)
-        return response
+    def bind(self, context: RunContext) -> LLMAdapter:
+        """A copy of this adapter that talks through ``context`` (the run's throttle, cache,
+        completion log and replay gate) and counts its calls here."""
+        bound = copy.copy(self)
+        bound.client = RunClient(
+            context.provider or self.provider,
+            context.cache if context.cache is not None else self.cache,
+            context.replay_latency,
+            context.log,
+            context.replay,
+            self.calls,
+        )
+        if context.feedback is not None:
+            bound.feedback = context.feedback
+        return bound
 
-    def _record(self, key: str | None) -> None:
-        log = self.log
-        if log is None or key is None:
-            return
-        gate = self.replay
-        if gate is not None and gate.abandoned and not self._log_cut:
-            log.truncate(gate.pos)  # what the diverged replay really repeated, then this run
-            self._log_cut = True
-        log.append(key)
+    @property
+    def task_calls(self) -> int:
+        return self.calls.task
+
+    @property
+    def reflection_calls(self) -> int:
+        return self.calls.reflection
 
     async def chat(
         self, messages: tuple[tuple[str, str], ...], example_id: str, model: str | None = None
@@ -138,7 +112,7 @@ class LLMAdapter:
         """One call for ``example_id`` to the task model (or ``model``, e.g. a judge), through
         the run's cache, log and replay."""
         request = ChatRequest(model or self.task_model, messages, self.temperature, self.max_tokens)
-        return (await self._complete(request, example_id)).text
+        return (await self.client.complete(request, example_id)).text
 
     async def evaluate(self, candidate: Candidate, example: Example) -> Trace:
         output, value, feedback = await self.task.evaluate(self, candidate.components, example)
@@ -181,5 +155,5 @@ class LLMAdapter:
             seed,
             purpose="reflection",
         )
-        response = await self._complete(request, None)
+        response = await self.client.complete(request, None)
         return extract_instruction(response.text)

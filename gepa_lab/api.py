@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from .adapter import FeedbackFn, LLMAdapter
+from .adapter import LLMAdapter
 from .config import Config, check_count
 from .engine.candidate import Candidate
 from .engine.islands import Islands
@@ -20,7 +20,8 @@ from .llm.limiter import AdaptiveLimiter
 from .llm.provider import ProviderError
 from .llm.throttle import RetryPolicy, Throttled
 from .llm.usage import PriceTable, Usage
-from .protocols import Adapter, ProgressFn, Provider, Task
+from .protocols import Adapter, FeedbackFn, ProgressFn, Provider, Task
+from .runs.context import RunContext
 from .runs.run_dir import open_run_dir
 from .runs.telemetry import RunResult
 from .runs.virtual_time import run_virtual
@@ -276,15 +277,17 @@ def _prepare(
                 "0 or 1 (a Wilson bound), and this one may give fractional scores: set "
                 "target_confidence=None"
             )
-    if feedback is not None:
-        if not callable(feedback):
-            raise TypeError(
-                f"feedback must be a function (example, response, score) -> str | None, "
-                f"got {type(feedback).__name__}"
-            )
-        if not hasattr(adapter, "feedback"):
+    bindable = hasattr(adapter, "bind")
+    if feedback is not None and not callable(feedback):
+        raise TypeError(
+            f"feedback must be a function (example, response, score) -> str | None, "
+            f"got {type(feedback).__name__}"
+        )
+    for given, name in ((feedback, "feedback="), (cache, "cache=")):
+        if given is not None and not bindable:
             raise ValueError(
-                "feedback= needs an adapter with a `feedback` attribute, like LLMAdapter"
+                f"{name} needs an adapter that a run can bind to its context "
+                "(bind(RunContext)), like LLMAdapter"
             )
     params = inspect.signature(adapter.propose).parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
@@ -318,9 +321,7 @@ def _prepare(
             "time_mode='virtual' needs an in-process simulated provider: real endpoints take "
             "real time"
         )
-    if cache is not None and not hasattr(adapter, "cache"):
-        raise ValueError("cache= needs an adapter with a `cache` attribute, like LLMAdapter")
-    persist = open_run_dir(run_dir, resume, cache, adapter, seeds, examples, config, models)
+    persist = open_run_dir(run_dir, resume, cache, bindable, seeds, examples, config, models)
     if persist is not None:
         cache = persist.dir.cache_path
     eval_cache = EvalCache(cache) if isinstance(cache, str | Path) else cache
@@ -329,21 +330,18 @@ def _prepare(
     async def main() -> RunResult:
         if check is not None and models:
             await check(models)  # fail fast, before any run state
-        # For the run, the adapter talks through the throttle and the cache; restored after.
-        saved = {
-            a: getattr(adapter, a)
-            for a in ("provider", "cache", "replay_latency", "log", "replay", "feedback")
-            if hasattr(adapter, a)
-        }
-        if throttled is not None:
-            adapter.provider = throttled  # type: ignore[attr-defined]
-        if eval_cache is not None:
-            adapter.cache = eval_cache  # type: ignore[attr-defined]
-            adapter.replay_latency = time_mode == "virtual"  # type: ignore[attr-defined]
-        if persist is not None:
-            persist.attach(adapter, time_mode)
-        if feedback is not None:
-            adapter.feedback = feedback  # type: ignore[attr-defined]
+        run_adapter = adapter
+        if bindable:
+            log, gate = persist.open(time_mode) if persist is not None else (None, None)
+            context = RunContext(
+                throttled,
+                eval_cache,
+                eval_cache is not None and time_mode == "virtual",
+                log,
+                gate,
+                feedback,
+            )
+            run_adapter = adapter.bind(context)  # type: ignore[attr-defined]
         options: dict[str, Any] = {
             "label": label,
             "time_mode": time_mode,
@@ -354,10 +352,10 @@ def _prepare(
         }
         pipeline: Pipeline | Islands
         if config.n_islands > 1:
-            pipeline = Islands(adapter, examples, config, **options)
+            pipeline = Islands(run_adapter, examples, config, **options)
         else:
             pipeline = Pipeline(
-                adapter,
+                run_adapter,
                 examples,
                 config,
                 checkpoint=(lambda: persist.save(pipeline)) if persist is not None else None,  # type: ignore[arg-type]
@@ -370,8 +368,6 @@ def _prepare(
             result = await pipeline.run(seeds)
             status = "finished"
         finally:
-            for name, value in saved.items():
-                setattr(adapter, name, value)
             if eval_cache is not None:
                 eval_cache.flush()
             if persist is not None:

@@ -11,9 +11,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from .engine.candidate import Candidate, Trace
     from .llm.provider import ChatRequest, ChatResponse
+    from .tasks.aime import Score
     from .tasks.examples import Example
 
 ProgressFn = Callable[[dict[str, Any]], None]
+# Extra per-example text for the reflection model (see gepa_lab.adapter.solution_feedback).
+FeedbackFn = Callable[["Example", str, "Score"], "str | None"]
 
 
 class UserCodeError(RuntimeError):

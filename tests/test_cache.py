@@ -1,5 +1,6 @@
 """The evaluation cache: reruns pay nothing for answers already known, even after kill -9."""
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -149,3 +150,46 @@ def test_after_kill_9_a_rerun_pays_nothing_for_cached_answers(tmp_path):
     assert calls == len(paid) > 0  # every real call was a cache miss, recorded once
     assert not cached & set(paid)  # none of them was for an answer the killed run had cached
     assert res.provider_stats["cache_hits"] > 0
+
+
+def test_a_run_binds_a_copy_of_the_adapter_and_two_runs_of_one_adapter_do_not_mix(tmp_path):
+    # The caller's adapter is never modified (its provider, cache, feedback and client stay),
+    # and it counts the calls its runs paid for. Two runs of one adapter at once, each with its
+    # own cache and feedback, give exactly what each gives alone: nothing is swapped in and out.
+    from gepa_lab.adapter import LLMAdapter
+
+    adapter = LLMAdapter(SimProvider(), TASK_MODEL, REFLECTION_MODEL)
+    before = (adapter.provider, adapter.cache, adapter.feedback, adapter.client)
+
+    def feedback_a(example, response, score):
+        return "a"
+
+    def feedback_b(example, response, score):
+        return None
+
+    async def one(path, feedback):
+        return await gl.optimize(
+            SEED,
+            TRAIN,
+            config(max_metric_calls=400, seed=3),
+            adapter=adapter,
+            cache=path,
+            feedback=feedback,
+            time_mode="virtual",
+        )
+
+    async def both(tmp):
+        return await asyncio.gather(one(tmp / "a.db", feedback_a), one(tmp / "b.db", feedback_b))
+
+    tmp = tmp_path
+    alone_a = asyncio.run(one(tmp / "alone_a.db", feedback_a))
+    alone_b = asyncio.run(one(tmp / "alone_b.db", feedback_b))
+    paid = adapter.task_calls
+    assert paid == alone_a.metric_calls + alone_b.metric_calls  # no faults, every call paid
+    together_a, together_b = asyncio.run(both(tmp))
+    assert (adapter.provider, adapter.cache, adapter.feedback, adapter.client) == before
+    for alone, together in ((alone_a, together_a), (alone_b, together_b)):
+        assert together.best_candidate == alone.best_candidate
+        assert together.events.equals(alone.events)
+    assert adapter.task_calls == 2 * paid
+    assert together_a.best_candidate != together_b.best_candidate  # the feedback mattered

@@ -248,7 +248,6 @@ class RepeatingAdapter(LLMAdapter):
     """A reflection model with one idea: every proposal is the same text."""
 
     async def propose(self, candidate, component, examples, seed, **kwargs):
-        self.reflection_calls += 1
         return "Solve the math problem. End with ### <answer>."
 
 

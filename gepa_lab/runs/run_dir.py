@@ -192,13 +192,14 @@ class Persisted:
     log: CompletionLog | None = None
     gate: ReplayGate | None = None
 
-    def attach(self, adapter: object, time_mode: str) -> None:
+    def open(self, time_mode: str) -> tuple[CompletionLog, ReplayGate | None]:
+        """The run's completion log, and on a resume in real time the gate that replays the
+        recorded order (on a virtual clock cache hits replay their latency, which repeats the
+        order already)."""
         self.log = CompletionLog(self.dir.log_path)
-        adapter.log = self.log  # type: ignore[attr-defined]
-        # On a virtual clock cache hits replay their latency, which repeats the order already.
         if self.order and time_mode == "real":
             self.gate = ReplayGate(self.order)
-            adapter.replay = self.gate  # type: ignore[attr-defined]
+        return self.log, self.gate
 
     def save(self, pipeline: Pipeline, status: str = "running") -> None:
         """At most every ``save_every`` seconds while running, and once at the end."""
@@ -219,7 +220,7 @@ def open_run_dir(
     run_dir: str | Path | None,
     resume: str | Path | None,
     cache: object,
-    adapter: object,
+    bindable: bool,
     seeds: list[dict[str, str]],
     examples: list[Example],
     config: Config,
@@ -233,8 +234,11 @@ def open_run_dir(
         raise ValueError("give run_dir= to start a saved run or resume= to continue one, not both")
     if cache is not None:
         raise ValueError("a run directory keeps its own cache: drop cache= with run_dir/resume")
-    if not hasattr(adapter, "log"):
-        raise ValueError("run_dir/resume need an adapter that records calls, like LLMAdapter")
+    if not bindable:
+        raise ValueError(
+            "run_dir/resume need an adapter that a run can bind to its context "
+            "(bind(RunContext)), like LLMAdapter"
+        )
     if config.n_islands > 1:
         raise ValueError("run_dir/resume support one population for now: use n_islands=1")
     ident = identity(seeds, examples, config, models)

@@ -255,17 +255,18 @@ class Config:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     def _validate_strategies(self) -> None:
-        names = self.mutation_strategies
+        from .strategies import STRATEGIES  # the registry loads tasks; Config is loaded first
+
+        names, known = self.mutation_strategies, tuple(STRATEGIES)
         if isinstance(names, str) or not isinstance(names, tuple | list):
-            raise _fail(
-                "mutation_strategies", names, f"must be a tuple of names from {MUTATION_STRATEGIES}"
-            )
-        unknown = [n for n in names if n not in MUTATION_STRATEGIES]
+            raise _fail("mutation_strategies", names, f"must be a tuple of names from {known}")
+        unknown = [n for n in names if n not in STRATEGIES]
         if not names or unknown or len(set(names)) != len(names):
             raise _fail(
                 "mutation_strategies",
                 names,
-                f"must name each of its strategies once, from {MUTATION_STRATEGIES}",
+                f"must name each of its strategies once, from {known} (a new one registers "
+                "itself in a module of gepa_lab/strategies/)",
             )
         object.__setattr__(self, "mutation_strategies", tuple(names))
 

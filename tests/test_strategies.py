@@ -12,13 +12,42 @@ from gepa_lab.engine.candidate import Trace
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
 from gepa_lab.sim.reflection_model import reflect
 from gepa_lab.sim.skills import FORMAT, NOISE, SKILLS, STEPS, VERIFY
-from gepa_lab.strategies import TEMPLATES, reflection_prompt
+from gepa_lab.strategies import STRATEGIES, Strategy, reflection_prompt, register
 
 SEED = "You are a helpful assistant. Solve the math problem."
 
 
-def test_every_configurable_strategy_has_a_template():
-    assert tuple(TEMPLATES) == MUTATION_STRATEGIES
+def test_the_default_strategies_are_registered_and_a_new_one_is_one_registration():
+    assert set(STRATEGIES) == set(MUTATION_STRATEGIES)
+    terse = Strategy("terse", "Shorten this instruction:\n```\n{current}\n```\n{examples}")
+    with pytest.raises(ValueError, match="mutation_strategies"):
+        gl.Config(mutation_strategies=("terse",))
+    register(terse)
+    try:
+        with pytest.raises(ValueError, match="'terse' is already registered"):
+            register(terse)
+        asked = []
+
+        class Recording(SimProvider):
+            async def complete(self, request):
+                if request.purpose == "reflection":
+                    asked.append(request.user)
+                return await super().complete(request)
+
+        cfg = gl.Config(max_metric_calls=120, mutation_strategies=("terse",))
+        res = gl.optimize_sync(
+            SEED,
+            synthetic_aime(20, seed=1),
+            cfg,
+            provider=Recording(),
+            task_model=TASK_MODEL,
+            reflection_model=REFLECTION_MODEL,
+            time_mode="virtual",
+        )
+        assert asked and all(a.startswith("Shorten this instruction:") for a in asked)
+        assert set(res.strategies) == {"terse"}
+    finally:
+        del STRATEGIES["terse"]
 
 
 def test_induction_shows_answers_not_attempts_and_the_others_show_attempts():

@@ -145,7 +145,8 @@ class LLMAdapter:
         """A new text for ``component`` by ``strategy`` (see :mod:`gepa_lab.strategies`), or
         None if the reply held none. ``temperature_boost`` (the engine's escalation when
         reflections repeat) is added to the reflection temperature, up to MAX_TEMPERATURE."""
-        prompt = reflection_prompt(candidate.components[component], examples, strategy, self.task)
+        text = candidate.components[component]
+        prompt = reflection_prompt(text, examples, strategy, task=self.task)
         temperature = min(MAX_TEMPERATURE, self.reflection_temperature + temperature_boost)
         request = ChatRequest(
             self.reflection_model,

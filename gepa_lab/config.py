@@ -13,6 +13,7 @@ from itertools import pairwise
 from typing import Any, Literal
 
 from gepa_lab.llm import limits
+from gepa_lab.strategies import STRATEGIES
 
 PROFILES = ("conservative", "balanced", "aggressive")
 
@@ -255,8 +256,6 @@ class Config:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     def _validate_strategies(self) -> None:
-        from .strategies import STRATEGIES  # the registry loads tasks; Config is loaded first
-
         names, known = self.mutation_strategies, tuple(STRATEGIES)
         if isinstance(names, str) or not isinstance(names, tuple | list):
             raise _fail("mutation_strategies", names, f"must be a tuple of names from {known}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 from pathlib import Path
 
@@ -95,3 +96,64 @@ def test_readme_opens_with_the_two_commands():
     readme = (ROOT / "README.md").read_text()
     blocks = readme.split("```bash\n")[1:3]
     assert [b.split("\n```")[0].strip() for b in blocks] == [MAIN_COMMAND, TEST_COMMAND]
+
+
+def _imports(path: Path, package: str) -> set[str]:
+    """The gepa_lab modules ``path`` imports when it runs (imports inside ``if TYPE_CHECKING:``
+    are type hints only and are left out), relative imports resolved from ``package``."""
+    tree = ast.parse(path.read_text())
+    hinted = {
+        id(node)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for stmt in block.body
+        for node in ast.walk(stmt)
+    }
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in hinted:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("gepa_lab")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            if not module.startswith("gepa_lab"):
+                continue
+            for alias in node.names:  # `from pkg import module` imports the module
+                sub = f"{module}.{alias.name}"
+                found.add(sub if _source(sub) else module)
+    return found
+
+
+def _source(module: str) -> Path | None:
+    path = ROOT / Path(*module.split("."))
+    if path.with_suffix(".py").exists():
+        return path.with_suffix(".py")
+    if (path / "__init__.py").exists():
+        return path / "__init__.py"
+    return None
+
+
+def test_the_engine_imports_nothing_that_knows_what_an_answer_is():
+    # Follow every run-time import from the engine's modules through gepa_lab: none reaches the
+    # tasks (data, metrics, answer parsing), the adapter or the simulated world.
+    forbidden = ("gepa_lab.tasks", "gepa_lab.adapter", "gepa_lab.sim")
+    seen: dict[str, str] = {}  # module -> the module that imported it
+    todo = [f"gepa_lab.engine.{p.stem}" for p in (ROOT / "gepa_lab" / "engine").glob("*.py")]
+    seen.update(dict.fromkeys(todo, "the engine"))
+    while todo:
+        module = todo.pop()
+        source = _source(module)
+        assert source is not None, module
+        package = module if source.name == "__init__.py" else module.rsplit(".", 1)[0]
+        for imported in _imports(source, package):
+            if imported not in seen:
+                seen[imported] = module
+                todo.append(imported)
+    reached = {m: by for m, by in seen.items() if m.startswith(forbidden)}
+    assert not reached, f"the engine reaches (module: imported by) {reached}"
+    assert "gepa_lab.config" in seen and "gepa_lab.protocols" in seen  # the walk works

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from gepa_lab.adapter import extract_instruction, reflection_prompt
+from gepa_lab.adapter import extract_instruction
 from gepa_lab.engine.candidate import Trace
 from gepa_lab.llm.provider import ChatRequest
 from gepa_lab.runs.virtual_time import run_virtual
@@ -13,6 +13,8 @@ from gepa_lab.sim import REFLECTION_MODEL, Latency, SimProvider, decode, p_corre
 from gepa_lab.sim.reflection_model import REFLECTION_MODELS, reflect
 from gepa_lab.sim.skills import FORMAT, HABITS, SHORTCUT, SKILLS, STEPS, VERIFY
 from gepa_lab.sim.task_model import answer
+from gepa_lab.strategies import reflection_prompt
+from gepa_lab.tasks import AIME
 from gepa_lab.tasks.aime import FORMAT_FEEDBACK, score_answer
 
 SEED = "You are a helpful assistant. Solve the math problem."
@@ -63,7 +65,7 @@ def test_reflection_adds_what_failures_point_at_and_is_reproducible():
     ex = synthetic_aime(60, seed=4)
     failed = [(e, answer(SEED, e.problem)) for e in ex[:10]]
     traces = [(e, Trace(0.0, out, score_answer(out, e.answer).feedback)) for e, out in failed]
-    request = reflection_prompt(SEED, traces[:3])
+    request = reflection_prompt(SEED, traces[:3], task=AIME)
     assert reflect(request, 1) == reflect(request, 1)
     texts = {extract_instruction(reflect(request, s)) for s in range(20)}
     assert len(texts) > 1  # sampling varies with the seed
@@ -90,7 +92,7 @@ def test_reflection_on_failures_raises_quality():
             )
             for e in batch
         ]
-        child = extract_instruction(reflect(reflection_prompt(current, traces), step))
+        child = extract_instruction(reflect(reflection_prompt(current, traces, task=AIME), step))
         if quality(child, train) >= quality(current, train):
             current = child
     assert quality(current, held_out) > quality(SEED, held_out) + 0.3
@@ -157,7 +159,10 @@ def test_the_deterministic_reflection_model_answers_an_identical_request_identic
         (e, Trace(0.0, out, score_answer(out, e.answer).feedback))
         for e, out in ((e, answer(SEED, e.problem)) for e in ex[:6])
     ]
-    first, other = reflection_prompt(SEED, traces[:3]), reflection_prompt(SEED, traces[3:])
+    first, other = (
+        reflection_prompt(SEED, traces[:3], task=AIME),
+        reflection_prompt(SEED, traces[3:], task=AIME),
+    )
 
     async def replies(mode):
         provider = SimProvider(time_scale=0, reflection=mode)
@@ -183,7 +188,7 @@ def test_weak_and_strong_reflection_models_differ_as_documented():
         (e, Trace(0.0, out, score_answer(out, e.answer).feedback))
         for e, out in ((e, answer(SEED, e.problem)) for e in ex[:3])
     ]
-    request = reflection_prompt(SEED, traces)
+    request = reflection_prompt(SEED, traces, task=AIME)
     needed = {s.hint for e, _ in traces for s in decode(e.problem).skills}
 
     def replies(name):

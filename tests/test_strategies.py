@@ -13,6 +13,7 @@ from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_ai
 from gepa_lab.sim.reflection_model import reflect
 from gepa_lab.sim.skills import FORMAT, NOISE, SKILLS, STEPS, VERIFY
 from gepa_lab.strategies import STRATEGIES, Strategy, reflection_prompt, register
+from gepa_lab.tasks import AIME
 
 SEED = "You are a helpful assistant. Solve the math problem."
 
@@ -53,11 +54,11 @@ def test_the_default_strategies_are_registered_and_a_new_one_is_one_registration
 def test_induction_shows_answers_not_attempts_and_the_others_show_attempts():
     ex = gl.Example("e1", "Find the remainder when 7^5 + 3 is divided by 1000.", 810, "Use CRT.")
     tr = Trace(0.0, "I reduced the power and got 12.\n### 12", "Incorrect: answered 12.")
-    induce = reflection_prompt(SEED, [(ex, tr)], "induce")
+    induce = reflection_prompt(SEED, [(ex, tr)], "induce", task=AIME)
     assert "Correct answer: 810" in induce and "Reference solution: Use CRT." in induce
     assert "### 12" not in induce
     for name in ("reflect", "think"):
-        shown = reflection_prompt(SEED, [(ex, tr)], name)
+        shown = reflection_prompt(SEED, [(ex, tr)], name, task=AIME)
         assert "### 12" in shown and "Incorrect: answered 12." in shown
 
 
@@ -69,9 +70,11 @@ def test_the_simulated_reflection_model_answers_each_strategy_as_asked():
     skills_needed = {s.key for ex in train[:3] for s in SKILLS if s.signature in ex.problem.lower()}
     assert skills_needed
 
-    reflected = extract_instruction(reflect(reflection_prompt(noisy, silent, "reflect"), 1))
-    induced = extract_instruction(reflect(reflection_prompt(noisy, silent, "induce"), 1))
-    thought = extract_instruction(reflect(reflection_prompt(noisy, silent, "think"), 1))
+    reflected = extract_instruction(
+        reflect(reflection_prompt(noisy, silent, "reflect", task=AIME), 1)
+    )
+    induced = extract_instruction(reflect(reflection_prompt(noisy, silent, "induce", task=AIME), 1))
+    thought = extract_instruction(reflect(reflection_prompt(noisy, silent, "think", task=AIME), 1))
 
     def covers(text, item):
         return any(c in text.lower() for c in item.cues)
@@ -86,7 +89,7 @@ def test_the_simulated_reflection_model_answers_each_strategy_as_asked():
     assert not any(covers(thought, s) for s in SKILLS)
     # a second thinking pass on a text that has the habits adds nothing new
     full = f"{thought}\n{VERIFY.hint}"
-    again = extract_instruction(reflect(reflection_prompt(full, silent, "think"), 7))
+    again = extract_instruction(reflect(reflection_prompt(full, silent, "think", task=AIME), 7))
     assert set(again.splitlines()) <= set(full.splitlines())
 
 

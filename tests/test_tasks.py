@@ -168,7 +168,7 @@ def test_the_aime_task_sends_and_asks_what_it_always_did():
         ("user", "Find x."),
     )
     trace = Trace(0.0, "### 3", "Incorrect")
-    prompt = reflection_prompt("Solve it.", [(e, trace)])
+    prompt = reflection_prompt("Solve it.", [(e, trace)], task=AIME)
     assert prompt.startswith(
         "You are improving the instruction given to an assistant that solves competition math "
         "problems.\n\nCurrent instruction:"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ..engine.candidate import Trace
-from ..protocols import Task
-from ..tasks.examples import Example
-from ..tasks.llm_task import AIME
+if TYPE_CHECKING:
+    from ..engine.candidate import Trace
+    from ..protocols import Task
+    from ..tasks.examples import Example
 
-Show = Callable[[int, Example, Trace, str], str]
+Show = Callable[[int, "Example", "Trace", str], str]
 
 
 def attempt(i: int, ex: Example, tr: Trace, label: str) -> str:
@@ -60,7 +61,8 @@ def reflection_prompt(
     current: str,
     examples: Sequence[tuple[Example, Trace]],
     strategy: str = "reflect",
-    task: Task = AIME,
+    *,
+    task: Task,
 ) -> str:
     """The request of the strategy named ``strategy``, written for ``task``: its objective and
     background, its examples' inputs under its ``input_label``."""

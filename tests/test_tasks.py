@@ -7,6 +7,7 @@ import asyncio
 import csv
 import json
 import threading
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -650,3 +651,84 @@ def test_a_run_of_your_own_task_resumes_as_if_it_had_never_stopped(tmp_path):
         straight.best_candidate,
         straight.metric_calls,
     )
+
+
+async def label_both(candidate, example, lm):
+    """A program that labels a pair of reviews, one call each, answering
+    'first <label> second <label>': token F1 gives 3/4 for one label wrong."""
+    labels = []
+    for key in ("first", "second"):
+        reply = await lm(example.fields[key], system=candidate["instruction"], step=key)
+        labels.append(reply.rsplit("Label:", 1)[-1].strip())
+    return f"first {labels[0]} second {labels[1]}"
+
+
+class FrontWatch:
+    """Records, at every full evaluation, the Pareto front with every completed candidate's
+    full-set scores."""
+
+    fronts: ClassVar[list] = []
+
+    @staticmethod
+    def on_completed(pipe, cand):
+        archive = pipe.archive
+        scores = {c.id: [t.score for t in c.traces] for c in archive.completed}
+        FrontWatch.fronts.append((dict(archive.pareto_front()), scores))
+
+
+def test_token_f1_goes_through_the_ladder_the_front_the_target_and_the_report(monkeypatch):
+    import gepa_lab.api as api
+    from gepa_lab.engine.pipeline import Pipeline
+    from gepa_lab.lab.plots import comparison_table, plot_quality_over_time
+
+    class Watched(Pipeline):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs, on_completed=FrontWatch.on_completed)
+
+    monkeypatch.setattr(api, "Pipeline", Watched)
+    FrontWatch.fronts = []
+    reviews = synthetic_reviews(90, seed=7)
+    rows = [
+        {
+            "first": a["text"],
+            "second": b["text"],
+            "labels": f"first {a['label']} second {b['label']}",
+        }
+        for a, b in zip(reviews[::2], reviews[1::2], strict=True)
+    ]
+    train = load_examples(rows, input="first", answer="labels")
+    task = gl.ProgramTask(label_both, metrics.TokenF1(), objective="labels pairs of reviews")
+    assert not task.binary
+    res = gl.optimize_sync(
+        "Label the review.",
+        train,
+        gl.Config(max_metric_calls=3000, target_quality=1.0, seed=0),
+        time_mode="virtual",
+        task=task,
+    )
+    # The ladder: a probe of 9, then the full set, judged on fractional scores.
+    assert res.rung_sizes == (9, 45)
+    ev = res.events
+    probes = ev[(ev.event == "eval_end") & (ev.rung == 0)].score
+    assert any(abs(s * 9 - round(s * 9)) > 1e-9 for s in probes)  # not whole examples
+    assert res.rung_counts["pruned"].sum() > 0
+    # The front: each member weighs the number of examples it is best on, fractional bests
+    # included, and that is at least one.
+    fractional_wins = 0
+    for front, scores in FrontWatch.fronts:
+        tops = [max(col) for col in zip(*scores.values(), strict=True)]
+        for member, weight in front.items():
+            wins = [p for p, s in enumerate(scores[member]) if s == tops[p] and s > 0]
+            assert weight == len(wins) > 0, (member, front)
+            fractional_wins += sum(tops[p] < 1 for p in wins)
+    assert fractional_wins
+    # The target, re-scored; and the figures a report is made of.
+    assert res.stop_reason == "target" and res.best_quality == 1.0
+    rescored = asyncio.run(
+        gl.score_prompt(res.best_candidate, train, task=task, time_mode="virtual")
+    )
+    assert rescored == 1.0
+    assert any(0 < q < 1 for _, q, *_ in res.trace)  # the best improved through F1 values
+    assert comparison_table([res]).loc["turbo", "best quality"] == 1.0
+    line = plot_quality_over_time([res], target=1.0).axes[0].lines[0]
+    assert any(0 < y < 1 for y in line.get_ydata())

@@ -5,7 +5,7 @@ repeat known texts. It decides; the pipeline makes the calls."""
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..config import Config
@@ -50,18 +50,6 @@ class Plan:
     on_reflection_set: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Load:
-    """The pipeline's state as far as the decision to mutate goes."""
-
-    in_flight: int  # task calls
-    mutating: int  # reflection calls
-    queued_new: int  # candidates waiting for their first example
-    queued_examples: int  # examples of queued jobs not launched yet
-    candidates_in_flight: int  # being generated, queued or evaluated
-    backlog: int  # calls waiting for the provider's limiter
-
-
 class MutationPolicy:
     """Mutation decisions for one population over ``sizes`` (its rung sizes). ``rng`` is the
     population's mutation stream (shared with parent selection and merges), so a run's
@@ -87,23 +75,35 @@ class MutationPolicy:
         self.new_since_wake = 0
         self.repeats = 0  # reflections that gave only known texts, for the exhausted message
 
-    def wants(self, load: Load) -> bool:
+    def wants(
+        self,
+        in_flight: int,
+        mutating: int,
+        queued_new: int,
+        queued_examples: int,
+        candidates_in_flight: int,
+        backlog: Callable[[], int] | None,
+    ) -> bool:
         """Whether another reflection should start now: the evaluators would otherwise wait
-        for work, within the caps on reflections, candidates and the queue."""
+        for work, within the caps on reflections, candidates and the queue. ``in_flight`` and
+        ``mutating`` count task and reflection calls, ``queued_new`` candidates waiting for
+        their first example, ``queued_examples`` examples of queued jobs not launched yet;
+        ``backlog`` says how many calls wait for the provider's limiter (asked only when it
+        matters: this runs at every completion)."""
         cfg = self.cfg
-        if load.mutating >= cfg.max_mutations_per_round:
+        if mutating >= cfg.max_mutations_per_round:
             return False
-        if self.cap is not None and load.candidates_in_flight >= self.cap:
+        if self.cap is not None and candidates_in_flight >= self.cap:
             return False
-        if load.queued_new + load.mutating >= cfg.queue_limit:
+        if queued_new + mutating >= cfg.queue_limit:
             return False
-        if load.queued_new + load.mutating < cfg.mutation_buffer_min:
+        if queued_new + mutating < cfg.mutation_buffer_min:
             return True
-        if load.backlog > 0:
+        if backlog is not None and backlog() > 0:
             return False  # calls already wait for the provider: there is no free slot to fill
         # More work is needed when queued and incoming examples cannot fill the free slots.
-        incoming = load.queued_examples + load.mutating * self.sizes[0]
-        return load.in_flight + incoming < cfg.eval_concurrency
+        incoming = queued_examples + mutating * self.sizes[0]
+        return in_flight + incoming < cfg.eval_concurrency
 
     @property
     def breadth(self) -> int:

@@ -37,7 +37,7 @@ from .candidate import Candidate, Status, Trace
 from .judge import PruningWatch, bars
 from .ladder import Decision, Ladder
 from .merge import merge_components
-from .mutation import FRESH_CHILDREN, MORE_EXAMPLES, Load, MutationPolicy, Plan
+from .mutation import FRESH_CHILDREN, MORE_EXAMPLES, MutationPolicy, Plan
 from .queue import Job, JobQueue, promise
 
 MIN_COHORT = 4  # results on a rung judged before its cohort cut applies (see Ladder)
@@ -511,24 +511,21 @@ class Pipeline:
             for _ in range(FRESH_CHILDREN):
                 if self.mutating < self.cfg.max_mutations_per_round:
                     self._launch_mutation(parent)
-        policy = self.mutation
-        while not self._calls_spent() and policy.wants(self._load()):
+        policy, queue = self.mutation, self.queue
+        while not self._calls_spent() and policy.wants(
+            self.in_flight,
+            self.mutating,
+            queue.new,
+            queue.examples,
+            self.cands_in_flight,
+            self.backlog,
+        ):
             parent = self.archive.select_parent(self.rng, policy.breadth)
             if parent is None and self._escalate():
                 parent = self.archive.select_parent(self.rng, policy.breadth)
             if parent is None:
                 return
             self._launch_mutation(parent)
-
-    def _load(self) -> Load:
-        return Load(
-            self.in_flight,
-            self.mutating,
-            self.queue.new,
-            self.queue.examples,
-            self.cands_in_flight,
-            self.backlog() if self.backlog is not None else 0,
-        )
 
     def _escalate(self) -> bool:
         """Every parent rests (its reflections repeat known texts) and nothing in flight can

@@ -1,7 +1,7 @@
 """gepa_lab: reflective prompt optimization (GEPA) at full speed, notebook first.
 
-Data flow: data -> provider -> engine (ladder, archive, mutation, pipeline) -> telemetry ->
-notebooks and reports.
+Data flow: tasks and data -> LLM calls (llm/) -> engine (queue, ladder, judge, archive,
+mutation, budget) -> runs (run directory, telemetry) -> the lab (plots, reports) -> baselines.
 """
 
 from .adapter import LLMAdapter, solution_feedback
@@ -21,6 +21,7 @@ from .llm.openai_provider import OpenAIProvider, ProviderUnavailable
 from .llm.throttle import RetryPolicy, Throttled
 from .llm.usage import PriceTable
 from .protocols import UserCodeError
+from .runs.run_dir import RunDirBusy
 from .runs.telemetry import ProgressPrinter, RunResult
 from .tasks import EvaluatorTask, LLMTask, ProgramTask, load_examples, metrics
 from .tasks.examples import Example, examples_from_rows
@@ -39,6 +40,7 @@ __all__ = [
     "ProgressPrinter",
     "ProviderUnavailable",
     "RetryPolicy",
+    "RunDirBusy",
     "RunResult",
     "Throttled",
     "UserCodeError",

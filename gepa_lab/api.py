@@ -322,12 +322,25 @@ def _prepare(
             "real time"
         )
     persist = open_run_dir(run_dir, resume, cache, bindable, seeds, examples, config, models)
-    if persist is not None:
-        cache = persist.dir.cache_path
-    eval_cache = EvalCache(cache) if isinstance(cache, str | Path) else cache
+    try:
+        if persist is not None:
+            cache = persist.dir.cache_path
+        eval_cache = EvalCache(cache) if isinstance(cache, str | Path) else cache
+    except BaseException:
+        if persist is not None:
+            persist.close()
+        raise
     check = getattr(backend, "check", None)
 
     async def main() -> RunResult:
+        """The run; the run directory (if any) is held until it ends, however it ends."""
+        try:
+            return await run()
+        finally:
+            if persist is not None:
+                persist.close()
+
+    async def run() -> RunResult:
         if check is not None and models:
             await check(models)  # fail fast, before any run state
         run_adapter = adapter

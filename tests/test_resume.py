@@ -210,3 +210,58 @@ def test_the_replay_gate_keeps_the_recorded_order_and_lets_go_when_the_run_diver
     done, gate = asyncio.run(scenario(["a", "b", "c"], [("a", 0), ("c", 0), ("d", 0)]))
     assert done[0] == "a" and sorted(done[1:]) == ["c", "d"]
     assert gate.abandoned and gate.pos == 1
+
+
+# A run in real time that stays busy until it is killed.
+HELD_RUN = textwrap.dedent(
+    """
+    import sys
+    import gepa_lab as gl
+    from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
+
+    gl.optimize_sync(
+        "You are a helpful assistant. Solve the math problem.",
+        synthetic_aime(30, seed=4),
+        gl.Config(max_metric_calls=10**6, max_wall_time=600, seed=1),
+        provider=SimProvider(time_scale=0.05),
+        task_model=TASK_MODEL,
+        reflection_model=REFLECTION_MODEL,
+        run_dir=sys.argv[1],
+    )
+    """
+)
+
+
+def test_a_run_directory_in_use_is_refused_at_once_and_freed_when_its_process_dies(tmp_path):
+    import time
+
+    held = tmp_path / "held"
+    proc = subprocess.Popen([sys.executable, "-c", HELD_RUN, str(held)])
+    try:
+        deadline = time.monotonic() + 120
+        while not (held / "state.json").exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        for kw in ({"resume": held}, {"run_dir": held}):
+            started = time.monotonic()
+            with pytest.raises((gl.RunDirBusy, ValueError)) as caught:
+                run(budget=200, **kw)
+            assert time.monotonic() - started < 1.0
+            if "resume" in kw:  # resume= meets the lock; run_dir= first meets the saved run
+                assert isinstance(caught.value, gl.RunDirBusy)
+                message = str(caught.value)
+                assert f"pid {proc.pid}" in message and "one run at a time" in message
+        # The same process cannot hold one directory twice either.
+        first = gl.runs.run_dir.RunDir(tmp_path / "mine")
+        first.path.mkdir()
+        first.lock()
+        with pytest.raises(gl.RunDirBusy, match="in use by another run"):
+            gl.runs.run_dir.RunDir(tmp_path / "mine").lock()
+        first.unlock()
+        gl.runs.run_dir.RunDir(tmp_path / "mine").lock()  # released: free again
+    finally:
+        proc.kill()
+        proc.wait()
+    # Killed: the lock went with the process; the run resumes (and finishes on its budget).
+    resumed = run(time_mode="real", budget=60, resume=held)
+    assert resumed.stop_reason == "budget"

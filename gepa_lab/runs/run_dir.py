@@ -8,19 +8,23 @@
                        replaced atomically (write, fsync, rename): a kill never leaves half a file
       cache.sqlite     every answer, :mod:`gepa_lab.llm.cache`
       completions.log  the order the calls finished in, :mod:`gepa_lab.runs.replay`
+      lock             held (flock) by the process running it, with that process's pid
 
 ``optimize(..., run_dir=path)`` starts one; ``optimize(..., resume=path)`` continues it: the run
 is replayed from the cache in its recorded order, so it pays nothing for what was already
 answered and goes on exactly where it stopped. Only the budgets and the target may change on
 resume (raise ``max_metric_calls`` to extend a finished run); anything else would make a
-different run, and is refused with the field named.
+different run, and is refused with the field named. A directory holds one run at a time: a
+second run on it, in this process or another, fails at once (:class:`RunDirBusy`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,15 +79,21 @@ def identity(
     }
 
 
+class RunDirBusy(RuntimeError):
+    """Another run holds the run directory."""
+
+
 class RunDir:
     def __init__(self, path: str | Path, save_every: float = 1.0) -> None:
         self.path = Path(path)
         self.save_every = save_every  # real seconds between state saves (plus one at the end)
         self._last_save = float("-inf")
+        self._lock: int | None = None  # the lock file's descriptor while this run holds it
 
     state_path = property(lambda self: self.path / "state.json")
     cache_path = property(lambda self: self.path / "cache.sqlite")
     log_path = property(lambda self: self.path / "completions.log")
+    lock_path = property(lambda self: self.path / "lock")
 
     @classmethod
     def new(cls, path: str | Path) -> RunDir:
@@ -97,6 +107,10 @@ class RunDir:
             run.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ValueError(f"run_dir={str(path)!r} cannot be created: {exc}") from None
+        run.lock()
+        if run.state_path.exists():  # another process started a run here just now
+            run.unlock()
+            raise ValueError(f"run_dir={str(path)!r} already holds a run: use resume=")
         return run
 
     @classmethod
@@ -106,7 +120,32 @@ class RunDir:
             raise ValueError(
                 f"resume={str(path)!r} holds no run (no state.json): start one with run_dir="
             )
+        run.lock()
         return run
+
+    def lock(self) -> None:
+        """Hold the directory until :meth:`unlock`. The operating system drops the lock when
+        the process dies, so a killed run leaves no stale lock behind."""
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 256).decode(errors="replace").strip() or "a process"
+            os.close(fd)
+            raise RunDirBusy(
+                f"{self.path} is in use by another run ({holder}): a run directory holds one "
+                "run at a time. Wait for that run to end (or stop it) and then resume it, or "
+                "start a new run in another directory"
+            ) from None
+        os.ftruncate(fd, 0)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {stamp}".encode())
+        self._lock = fd
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor releases the lock
+            self._lock = None
 
     def load(self) -> dict[str, Any]:
         try:
@@ -215,6 +254,10 @@ class Persisted:
     def replayed(self) -> int:
         return self.gate.pos if self.gate is not None else 0
 
+    def close(self) -> None:
+        """Release the directory (the run is over, or never started)."""
+        self.dir.unlock()
+
 
 def open_run_dir(
     run_dir: str | Path | None,
@@ -245,5 +288,10 @@ def open_run_dir(
     if run_dir is not None:
         return Persisted(RunDir.new(run_dir), ident, [])
     existing = RunDir.existing(resume)  # type: ignore[arg-type]
-    existing.check_same_run(existing.load(), ident)
-    return Persisted(existing, ident, CompletionLog(existing.log_path).read())
+    try:
+        existing.check_same_run(existing.load(), ident)
+        order = CompletionLog(existing.log_path).read()
+    except BaseException:
+        existing.unlock()
+        raise
+    return Persisted(existing, ident, order)

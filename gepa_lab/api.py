@@ -392,6 +392,7 @@ def _prepare(
         result.provider_stats["client_cpu_s"] = round(time.process_time() - cpu, 2)
         if eval_cache is not None:
             result.provider_stats["cache_hits"] = eval_cache.hits
+            result.simulated = result.simulated or eval_cache.simulated_hits > 0
         if persist is not None:
             result.provider_stats["replayed_calls"] = persist.replayed
         return result

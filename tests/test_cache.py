@@ -13,7 +13,9 @@ import pytest
 
 import gepa_lab as gl
 from gepa_lab.llm.cache import EvalCache, cache_key
-from gepa_lab.llm.provider import ChatRequest, ChatResponse
+from gepa_lab.llm.limiter import AdaptiveLimiter
+from gepa_lab.llm.provider import ChatRequest, ChatResponse, origin
+from gepa_lab.llm.throttle import Throttled
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
 
 SEED = "You are a helpful assistant. Solve the math problem."
@@ -42,7 +44,8 @@ def run(cache, provider=None, **kw):
 
 def test_key_covers_what_determines_an_answer():
     req = ChatRequest(TASK_MODEL, (("system", "s"), ("user", "u")))
-    assert cache_key(req, "1") == cache_key(ChatRequest(TASK_MODEL, req.messages), "1")
+    key = cache_key(req, "1", "http://a/v1")
+    assert key == cache_key(ChatRequest(TASK_MODEL, req.messages), "1", "http://a/v1")
     others = [
         ChatRequest("other", req.messages),
         ChatRequest(TASK_MODEL, (("system", "s2"), ("user", "u"))),
@@ -50,10 +53,46 @@ def test_key_covers_what_determines_an_answer():
         ChatRequest(TASK_MODEL, req.messages, max_tokens=10),
         ChatRequest(TASK_MODEL, req.messages, seed=3),
     ]
-    keys = {cache_key(r, "1") for r in others} | {cache_key(req, "2"), cache_key(req, "1")}
-    assert len(keys) == 7
+    keys = {cache_key(r, "1", "http://a/v1") for r in others}
+    keys |= {cache_key(req, "2", "http://a/v1"), key, cache_key(req, "1", "http://b/v1")}
+    assert len(keys) == 8
     # ``purpose`` is bookkeeping, not sent to the model: it does not change the key
-    assert cache_key(ChatRequest(TASK_MODEL, req.messages, purpose="x"), "1") == cache_key(req, "1")
+    assert cache_key(ChatRequest(TASK_MODEL, req.messages, purpose="x"), "1", "http://a/v1") == key
+
+
+def test_two_backends_with_the_same_model_names_never_share_answers(tmp_path):
+    # Two simulated worlds serve the same model names with different answers. With one cache
+    # file, the second backend is never served the first one's answers, and a rerun on each
+    # is served only its own. A backend that says nothing of itself is known by its class.
+    path = tmp_path / "shared.sqlite"
+    skills, _ = run(path, SimProvider(landscape="skills"), max_metric_calls=600)
+    phrases, p2 = run(path, SimProvider(landscape="phrases"), max_metric_calls=600)
+    assert phrases.provider_stats["cache_hits"] == 0 and sum(p2.stats.calls.values()) > 500
+    again, p3 = run(path, SimProvider(landscape="phrases"), max_metric_calls=600)
+    assert sum(p3.stats.calls.values()) == 0 and again.best_candidate == phrases.best_candidate
+    assert skills.best_candidate != phrases.best_candidate
+    assert SimProvider().origin != SimProvider(reflection="weak").origin
+    assert origin(Throttled(SimProvider(), AdaptiveLimiter(4))) == SimProvider().origin
+    assert origin(object()) == "builtins.object"
+
+
+def test_answers_served_from_the_cache_keep_their_simulated_label(tmp_path):
+    # A cache filled by the simulated world, read by a backend that claims nothing: the run is
+    # labelled simulated, because its answers were.
+    path = tmp_path / "evals.sqlite"
+    run(path, max_metric_calls=300)
+
+    class Unlabelled(SimProvider):
+        simulated = False
+
+        @property
+        def origin(self):
+            return SimProvider().origin  # the same backend, seen without its label
+
+    res, provider = run(path, Unlabelled(), max_metric_calls=300)
+    assert sum(provider.stats.calls.values()) == 0 and res.simulated
+    with sqlite3.connect(path) as db:
+        assert {r[0] for r in db.execute("SELECT DISTINCT simulated FROM answers")} == {1}
 
 
 def test_a_rerun_with_the_cache_makes_no_calls_and_repeats_the_run(tmp_path):
@@ -68,7 +107,16 @@ def test_a_rerun_with_the_cache_makes_no_calls_and_repeats_the_run(tmp_path):
     # the key is not stored in readable form, and neither is anything run-specific
     with sqlite3.connect(path) as db:
         columns = [r[1] for r in db.execute("PRAGMA table_info(answers)")]
-    assert columns == ["key", "model", "text", "prompt_tokens", "completion_tokens", "latency"]
+    assert columns == [
+        "key",
+        "model",
+        "text",
+        "prompt_tokens",
+        "completion_tokens",
+        "latency",
+        "origin",
+        "simulated",
+    ]
 
 
 def test_bad_cache_path_is_a_clear_error(tmp_path):
@@ -85,9 +133,9 @@ def test_bad_cache_path_is_a_clear_error(tmp_path):
 def test_two_writers_share_one_file(tmp_path):
     path = tmp_path / "shared.sqlite"
     a, b = EvalCache(path, flush_every=1), EvalCache(path, flush_every=1)
-    a.put("k1", TASK_MODEL, ChatResponse("one", 1, 1), 0.5)
-    b.put("k2", TASK_MODEL, ChatResponse("two", 2, 2), 0.5)
-    b.put("k1", TASK_MODEL, ChatResponse("late", 3, 3), 0.5)  # first answer wins
+    a.put("k1", TASK_MODEL, ChatResponse("one", 1, 1), 0.5, "o", False)
+    b.put("k2", TASK_MODEL, ChatResponse("two", 2, 2), 0.5, "o", False)
+    b.put("k1", TASK_MODEL, ChatResponse("late", 3, 3), 0.5, "o", False)  # first answer wins
     assert a.get("k2").response.text == "two" and b.get("k1").response.text == "one"
     a.close()
     b.close()
@@ -140,9 +188,9 @@ def test_after_kill_9_a_rerun_pays_nothing_for_cached_answers(tmp_path):
     paid: list[str] = []
 
     class Recording(EvalCache):
-        def put(self, key, model, response, latency):
+        def put(self, key, *args):
             paid.append(key)
-            super().put(key, model, response, latency)
+            super().put(key, *args)
 
     cache = Recording(path)
     res, provider = run(cache, max_metric_calls=3000)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .cache import EvalCache, cache_key
-from .provider import ChatRequest, ChatResponse
+from .provider import ChatRequest, ChatResponse, origin
 
 if TYPE_CHECKING:
     from ..protocols import Provider
@@ -37,10 +37,18 @@ class RunClient:
     replay: ReplayGate | None = None  # on resume: holds each replayed call until its turn
     counts: CallCounts = field(default_factory=CallCounts)
     _log_cut: bool = False
+    _origin: str | None = None
+
+    @property
+    def origin(self) -> str:
+        """The backend's identity, part of every cache key (asked once: it does not change)."""
+        if self._origin is None:
+            self._origin = origin(self.provider)
+        return self._origin
 
     async def complete(self, request: ChatRequest, example_id: str | None) -> ChatResponse:
         keyed = self.cache is not None or self.log is not None
-        key = cache_key(request, example_id) if keyed else None
+        key = cache_key(request, example_id, self.origin) if keyed else None
         gate = self.replay
         if gate is None or key is None or not gate.replaying:
             response = await self._answer(request, key)
@@ -74,7 +82,9 @@ class RunClient:
         loop = asyncio.get_running_loop()
         started = loop.time()
         response = await self.provider.complete(request)
-        cache.put(key, request.model, response, loop.time() - started)
+        simulated = bool(getattr(self.provider, "simulated", False))
+        latency = loop.time() - started
+        cache.put(key, request.model, response, latency, self.origin, simulated)
         return response
 
     def _record(self, key: str | None) -> None:

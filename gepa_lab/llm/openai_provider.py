@@ -84,6 +84,7 @@ class OpenAIProvider:
         self._url = f"{self.base_url}/chat/completions"
         headers = {**self.client.default_headers, **self.client.auth_headers}
         self._headers = {k: v for k, v in headers.items() if isinstance(v, str)}
+        self.origin = self.base_url  # the cache keys this endpoint's answers by it
         self.simulated = False  # set by check(): the endpoint is gepa_lab's simulated world
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None

@@ -59,3 +59,14 @@ class RequestRejected(ProviderError):
     """The provider refused the request itself (400, 401, 403, 404): retrying cannot help."""
 
     retryable = False
+
+
+def origin(provider: object) -> str:
+    """Which backend answers through ``provider``: its ``origin`` (an endpoint's base URL, the
+    simulated world's identity), else its class; wrappers such as the throttle pass their
+    inner provider's on."""
+    named = getattr(provider, "origin", None)
+    if isinstance(named, str) and named:
+        return named
+    kind = type(provider)
+    return f"{kind.__module__}.{kind.__qualname__}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..config import Config
 from ..protocols import Provider
 from .limiter import ERROR, OK, PUSHBACK, AdaptiveLimiter
-from .provider import ChatRequest, ChatResponse, ProviderError, RateLimited
+from .provider import ChatRequest, ChatResponse, ProviderError, RateLimited, origin
 from .usage import Usage
 
 
@@ -90,6 +90,15 @@ class Throttled:
         limiter = AdaptiveLimiter(config.eval_concurrency + config.max_mutations_per_round)
         retry = RetryPolicy(max_retries=config.max_retries)
         return cls(provider, limiter, retry, usage, seed=config.seed)
+
+    @property
+    def origin(self) -> str:
+        """The backend behind the throttle (the cache keys answers by it)."""
+        return origin(self.provider)
+
+    @property
+    def simulated(self) -> bool:
+        return bool(getattr(self.provider, "simulated", False))
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         limiter, stats = self.limiter, self.stats

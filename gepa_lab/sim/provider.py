@@ -20,6 +20,9 @@ TASK_MODEL = "sim-task"
 REFLECTION_MODEL = "sim-reflect"
 JUDGE_MODEL = "sim-judge"  # grades replies for gepa_lab.tasks.metrics.LLMJudge
 MODELS = (TASK_MODEL, REFLECTION_MODEL, JUDGE_MODEL)
+# Raised whenever a change to the simulated models changes an answer: cached answers of an
+# older world are then never served for this one.
+WORLD_VERSION = 1
 # Reflection models (gepa_lab.sim.reflection_model.REFLECTION_MODELS): "stochastic" draws from
 # the request and its seed (a sampling model), "deterministic" from the request alone, seed and
 # temperature ignored (a model at temperature 0, or any caching proxy), "weak" and "strong"
@@ -85,6 +88,16 @@ class SimProvider:
         self.faults = faults
         self._buckets: Buckets | None = None
         self._draw = FaultDraw(faults, seed) if faults is not None and faults.any else None
+
+    simulated = True
+
+    @property
+    def origin(self) -> str:
+        """What decides its answers: the world's version, landscape and reflection model
+        (latency, rate limits and faults change when and whether it answers, not what)."""
+        return (
+            f"gepa_lab.sim/{WORLD_VERSION} landscape={self.landscape} reflection={self.reflection}"
+        )
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         if request.model == TASK_MODEL:

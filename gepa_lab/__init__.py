@@ -17,7 +17,8 @@ from .config import (
 from .llm.cache import EvalCache
 from .llm.limiter import AdaptiveLimiter
 from .llm.limits import max_concurrency_from_fd_limit, raise_fd_limit
-from .llm.openai_provider import OpenAIProvider, ProviderUnavailable
+from .llm.openai_provider import OpenAIProvider
+from .llm.provider import ProviderUnavailable
 from .llm.throttle import RetryPolicy, Throttled
 from .llm.usage import PriceTable
 from .protocols import UserCodeError

@@ -166,6 +166,9 @@ class Config:
     # Extra tries for a call that failed transiently (5xx, timeout, bad body) before it is
     # recorded as a failed evaluation.
     max_retries: int = 4
+    # Seconds an endpoint may fail every call (its circuit breaker open, see
+    # gepa_lab.llm.breaker) before the run stops with an error naming it; resumable.
+    max_outage: float = 45.0
     # Candidates being generated, queued or evaluated at once; 1 reproduces classic GEPA's
     # one-candidate-at-a-time loop, None bounds them only by the other limits. "auto" =
     # max(4, eval_concurrency // 16): every child started before the results it would have
@@ -224,6 +227,7 @@ class Config:
         if self.max_cost_usd is not None:
             self._set_float("max_cost_usd", lambda v: v > 0.0, "must be None or > 0 dollars")
         _check_int("max_retries", self.max_retries, 0)
+        self._set_float("max_outage", lambda v: v > 0.0, "must be > 0 seconds")
         cap = self.max_candidates_in_flight
         if cap not in (None, "auto"):
             if isinstance(cap, bool) or not isinstance(cap, int):

@@ -19,9 +19,13 @@ ProgressFn = Callable[[dict[str, Any]], None]
 FeedbackFn = Callable[["Example", str, "Score"], "str | None"]
 
 
-class UserCodeError(RuntimeError):
-    """A user function (an evaluator, a metric, a program, a feedback function) failed: the
-    run stops with this error, where a failed LLM call only fails one evaluation."""
+class RunAborted(RuntimeError):
+    """The run cannot go on: it stops with this error (its state saved), where a failed LLM
+    call only fails one evaluation."""
+
+
+class UserCodeError(RunAborted):
+    """A user function (an evaluator, a metric, a program, a feedback function) failed."""
 
 
 class Adapter(Protocol):

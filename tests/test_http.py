@@ -11,8 +11,8 @@ import pytest
 
 import gepa_lab as gl
 from gepa_lab.adapter import LLMAdapter
-from gepa_lab.llm.openai_provider import OpenAIProvider, ProviderUnavailable
-from gepa_lab.llm.provider import ChatRequest, RequestRejected
+from gepa_lab.llm.openai_provider import OpenAIProvider
+from gepa_lab.llm.provider import ChatRequest, ProviderUnavailable, RequestRejected
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
 from gepa_lab.sim.faults import Faults
 from gepa_lab.sim.provider import JUDGE_MODEL

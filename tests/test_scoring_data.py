@@ -2,6 +2,7 @@
 
 import pytest
 
+import gepa_lab as gl
 from gepa_lab import examples_from_rows
 from gepa_lab.tasks.aime import FORMAT_FEEDBACK, parse_answer, score_answer
 
@@ -66,7 +67,7 @@ def test_score_prompt_is_the_mean_exact_integer_score_of_the_simulated_answers()
     assert 0.3 < score < 1.0
 
 
-def test_score_prompt_retries_failed_calls_and_scores_lost_ones_zero():
+def test_score_prompt_retries_failed_calls_and_stops_on_a_dead_endpoint():
     from gepa_lab.sim import SimProvider
     from gepa_lab.sim.faults import Faults
 
@@ -76,8 +77,10 @@ def test_score_prompt_retries_failed_calls_and_scores_lost_ones_zero():
     flaky = SimProvider(faults=Faults(p_5xx=0.3), seed=1)
     assert held_out(prompt, flaky, task_model="sim-task")[0] == clean
     assert flaky.stats.faults["5xx"] > 5
-    # Every attempt fails: each example scores 0 after its retries, and nothing raises.
-    assert held_out(prompt, SimProvider(faults=Faults(p_5xx=1.0)), task_model="sim-task")[0] == 0
+    # Every attempt fails: the endpoint is down, and that is an error, not a score of 0.
+    dead = SimProvider(faults=Faults(p_5xx=1.0))
+    with pytest.raises(gl.ProviderUnavailable, match="failed every call"):
+        held_out(prompt, dead, task_model="sim-task")
 
 
 def test_score_prompt_names_a_bad_concurrency():

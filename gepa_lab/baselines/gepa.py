@@ -40,7 +40,7 @@ from ..engine.candidate import Candidate
 from ..llm.provider import ChatRequest
 from ..llm.throttle import Throttled
 from ..llm.usage import Usage
-from ..protocols import ProgressFn, Provider, Task, UserCodeError
+from ..protocols import ProgressFn, Provider, RunAborted, Task
 from ..runs.telemetry import EventLog, RunResult, timeline_frame
 from ..runs.virtual_time import VirtualTimeLoop
 from ..sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
@@ -195,7 +195,7 @@ class GepaAdapter:
                 self.rec.in_flight_add(1)
                 try:
                     trace = await self.llm.evaluate(cand, example)
-                except UserCodeError:
+                except RunAborted:
                     raise
                 except Exception as exc:  # a failed call fails one evaluation (as in gepa_lab)
                     self.rec.failed_calls += 1

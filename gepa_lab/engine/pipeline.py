@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..config import Config
 from ..llm.usage import Usage
-from ..protocols import Adapter, ProgressFn, UserCodeError
+from ..protocols import Adapter, ProgressFn, RunAborted
 from ..runs.telemetry import EventLog, RunResult, timeline_frame
 from .archive import Archive
 from .bandit import StrategyBandit
@@ -289,10 +289,10 @@ class Pipeline:
     async def _call(self, cand: Candidate, example: Any) -> Trace:
         """One evaluation already counted in flight: a failed call is a failed evaluation
         (scored 0, its error as feedback), never a crashed run; a failing user function
-        (:class:`UserCodeError`) propagates."""
+        or an endpoint that cannot serve the run (:class:`RunAborted`) propagates."""
         try:
             return await self.adapter.evaluate(cand, example)
-        except (asyncio.CancelledError, UserCodeError):
+        except (asyncio.CancelledError, RunAborted):
             raise
         except Exception as exc:
             return Trace(0.0, "", f"call failed: {type(exc).__name__}: {exc}", failed_call=True)
@@ -308,7 +308,7 @@ class Pipeline:
     async def _evaluate(self, job: Job, pos: int) -> None:
         try:
             trace = await self._call(job.cand, self.examples[pos])
-        except UserCodeError as exc:
+        except RunAborted as exc:
             self._fail(exc)
             return
         try:
@@ -582,7 +582,7 @@ class Pipeline:
                 )
         except asyncio.CancelledError:
             raise
-        except UserCodeError as exc:
+        except RunAborted as exc:
             self._fail(exc)
         except Exception as exc:
             self.log.add(self.now(), "mutation_failed", None, parent.id)

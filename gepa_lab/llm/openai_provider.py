@@ -30,6 +30,7 @@ from .provider import (
     ChatRequest,
     ChatResponse,
     ProviderError,
+    ProviderUnavailable,
     RateLimited,
     RequestRejected,
     TransientError,
@@ -44,10 +45,6 @@ PROFILES: dict[str, tuple[str, str | None]] = {
     "ollama": ("http://127.0.0.1:11434/v1", None),
     "sim": ("http://127.0.0.1:8000/v1", None),  # python -m gepa_lab.sim serve
 }
-
-
-class ProviderUnavailable(RuntimeError):
-    """The endpoint cannot serve this run; the message says what to fix."""
 
 
 class OpenAIProvider:
@@ -207,10 +204,10 @@ def status_error(status: int, headers: Mapping[str, str], raw: bytes) -> Provide
     message = f"HTTP {status}: {detail}"
     retry_after = _retry_after(headers)
     if status == 429 or (status == 503 and retry_after is not None):
-        return RateLimited(message, retry_after)
+        return RateLimited(message, retry_after, status)
     if status >= 500 or status in (408, 409):
-        return TransientError(message)
-    return RequestRejected(message)
+        return TransientError(message, status)
+    return RequestRejected(message, status)
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

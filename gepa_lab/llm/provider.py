@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..protocols import RunAborted
+
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
@@ -38,16 +40,23 @@ class ChatResponse:
 
 
 class ProviderError(Exception):
-    """A call that produced no usable answer. ``retryable`` says whether trying again may help."""
+    """A call that produced no usable answer. ``retryable`` says whether trying again may help;
+    ``status`` is the HTTP status, when there was one."""
 
     retryable = True
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class RateLimited(ProviderError):
     """The provider asked us to slow down (429, or 503 with Retry-After)."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, retry_after: float | None = None, status: int | None = None
+    ) -> None:
+        super().__init__(message, status)
         self.retry_after = retry_after
 
 
@@ -59,6 +68,11 @@ class RequestRejected(ProviderError):
     """The provider refused the request itself (400, 401, 403, 404): retrying cannot help."""
 
     retryable = False
+
+
+class ProviderUnavailable(RunAborted):
+    """The endpoint cannot serve this run (down, a rejected key, an unknown model); the
+    message names it and says what to check."""
 
 
 def origin(provider: object) -> str:

@@ -2,8 +2,9 @@
 jittered exponential backoff, and usage metering.
 
 A call that still fails after its retries raises, and the engine records a failed evaluation;
-the run goes on. Retries and reflections jump the limiter's queue: they have waited already, and
-the evaluators starve without new candidates.
+the run goes on. A circuit breaker (:mod:`gepa_lab.llm.breaker`) stops the calls, and then the
+run, when the endpoint itself is down or refuses the key. Retries and reflections jump the
+limiter's queue: they have waited already, and the evaluators starve without new candidates.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 from ..config import Config
 from ..protocols import Provider
+from .breaker import Breaker
 from .limiter import ERROR, OK, PUSHBACK, AdaptiveLimiter
 from .provider import ChatRequest, ChatResponse, ProviderError, RateLimited, origin
 from .usage import Usage
@@ -72,12 +74,14 @@ class Throttled:
         retry: RetryPolicy | None = None,
         usage: Usage | None = None,
         seed: int = 0,
+        breaker: Breaker | None = None,
     ) -> None:
         self.provider = provider
         self.limiter = limiter
         self.retry = retry or RetryPolicy()
         self.usage = usage or Usage()
         self.stats = CallStats()
+        self.breaker = breaker or Breaker(origin(provider))
         self._rng = random.Random(f"{seed}/retry")
 
     @classmethod
@@ -89,7 +93,8 @@ class Throttled:
         reflections never take an evaluation's slot; retries per ``config.max_retries``."""
         limiter = AdaptiveLimiter(config.eval_concurrency + config.max_mutations_per_round)
         retry = RetryPolicy(max_retries=config.max_retries)
-        return cls(provider, limiter, retry, usage, seed=config.seed)
+        breaker = Breaker(origin(provider), max_outage=config.max_outage)
+        return cls(provider, limiter, retry, usage, seed=config.seed, breaker=breaker)
 
     @property
     def origin(self) -> str:
@@ -101,16 +106,25 @@ class Throttled:
         return bool(getattr(self.provider, "simulated", False))
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        limiter, stats = self.limiter, self.stats
+        limiter, stats, breaker = self.limiter, self.stats, self.breaker
         urgent = request.purpose != "task"
         errors = pushbacks = 0
         while True:
-            ticket = await limiter.acquire(urgent)
+            probe = await breaker.admit()
+            try:
+                ticket = await limiter.acquire(urgent)
+                if not breaker.still_open_to(probe):
+                    limiter.release(ticket, ERROR)  # never sent: no news about the rate
+                    continue
+            except BaseException:
+                breaker.abandon(probe)
+                raise
             stats.calls += 1
             try:
                 response = await self.provider.complete(request)
             except RateLimited as exc:
                 limiter.release(ticket, PUSHBACK)
+                breaker.failure(exc, probe)
                 stats.rate_limited += 1
                 if pushbacks >= self.retry.max_pushbacks:
                     stats.failed += 1
@@ -120,6 +134,7 @@ class Throttled:
             except ProviderError as exc:
                 limiter.release(ticket, ERROR)
                 stats.errors += 1
+                breaker.failure(exc, probe)  # raises if the endpoint cannot serve the run
                 if not exc.retryable or errors >= self.retry.max_retries:
                     stats.failed += 1
                     raise
@@ -130,9 +145,13 @@ class Throttled:
                 if isinstance(exc, Exception):
                     stats.errors += 1
                     stats.failed += 1
+                    breaker.failure(exc, probe)
+                else:
+                    breaker.abandon(probe)
                 raise
             else:
                 limiter.release(ticket, OK)
+                breaker.success(probe)
                 self.usage.add(request, response)
                 return response
             stats.retries += 1
@@ -151,4 +170,5 @@ class Throttled:
             "paced_rate": lim.rate,
             "max_in_flight": lim.stats.max_in_flight,
             "in_flight": lim.in_flight,
+            "breaker_opened": self.breaker.opened,
         }

@@ -47,6 +47,7 @@ MAY_CHANGE = frozenset(
         "max_wall_time",
         "max_total_tokens",
         "max_cost_usd",
+        "max_outage",
         "target_quality",
         "auto_stop",
     }

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from ..protocols import Chat, UserCodeError
+from ..protocols import Chat, RunAborted, UserCodeError
 from .examples import Example
 from .info import TaskInfo
 
@@ -60,6 +60,8 @@ class EvaluatorTask(TaskInfo):
             else:
                 loop = asyncio.get_running_loop()
                 got = await loop.run_in_executor(self._executor(), partial(self.evaluator, *args))
+        except RunAborted:
+            raise
         except Exception as exc:
             raise UserCodeError(
                 f"the evaluator failed on example {example.id!r}: {type(exc).__name__}: {exc}"

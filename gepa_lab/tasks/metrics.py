@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..llm.provider import ProviderError
-from ..protocols import UserCodeError
+from ..protocols import RunAborted, UserCodeError
 from .aime import score_answer
 from .examples import Example
 
@@ -325,8 +325,8 @@ async def verdict(metric: Metric, example: Example, output: str, llm: Any) -> tu
         if isinstance(metric, LLMJudge):
             return await metric.judge(example, output, llm)
         return checked(metric, example, output)
-    except ProviderError:
-        raise
+    except (ProviderError, RunAborted):
+        raise  # a failed call fails this evaluation; an endpoint that is down stops the run
     except Exception as exc:
         raise UserCodeError(
             f"the metric failed on example {example.id!r}: {type(exc).__name__}: {exc}"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..llm.provider import ProviderError
-from ..protocols import Chat, UserCodeError
+from ..protocols import Chat, RunAborted, UserCodeError
 from .examples import Example
 from .info import TaskInfo
 from .metrics import Metric, is_binary, verdict
@@ -76,8 +76,8 @@ class ProgramTask(TaskInfo):
         try:
             output = await self.program(dict(components), example, lm)
         except Exception as exc:
-            if isinstance(exc, ProviderError):
-                raise  # a failed model call fails this evaluation only, as anywhere else
+            if isinstance(exc, ProviderError | RunAborted):
+                raise  # a failed call fails this evaluation only; a dead endpoint stops the run
             raise UserCodeError(
                 f"the program failed on example {example.id!r}: {type(exc).__name__}: {exc}"
             ) from exc

@@ -14,13 +14,13 @@ from .adapter import LLMAdapter
 from .config import Config, check_count
 from .engine.candidate import Candidate
 from .engine.islands import Islands
-from .engine.pipeline import Pipeline
+from .engine.pipeline import MAX_TRIES, Pipeline
 from .llm.cache import EvalCache
 from .llm.limiter import AdaptiveLimiter
 from .llm.provider import ProviderError
 from .llm.throttle import RetryPolicy, Throttled
 from .llm.usage import PriceTable, Usage
-from .protocols import Adapter, FeedbackFn, ProgressFn, Provider, Task
+from .protocols import Adapter, FeedbackFn, ProgressFn, Provider, RunAborted, Task
 from .runs.context import RunContext
 from .runs.run_dir import open_run_dir
 from .runs.telemetry import RunResult
@@ -141,9 +141,10 @@ async def score_prompt(
 ) -> float:
     """Mean score of ``prompt`` (an instruction or named components) on ``examples``: how a
     report measures each run's best prompt on a held-out set. Same adapter, scorer and retries
-    as the runs (a call that fails after its retries scores 0); at most ``concurrency`` calls
-    in flight, fewer while the endpoint pushes back. With no ``provider``, the simulated world
-    (on the virtual clock if asked). ``task`` and ``max_tokens`` as in :func:`optimize`."""
+    as the runs (a call that fails after its retries is tried again, never scored 0); at most
+    ``concurrency`` calls in flight, fewer while the endpoint pushes back. With no ``provider``,
+    the simulated world (on the virtual clock if asked). ``task`` and ``max_tokens`` as in
+    :func:`optimize`."""
     comps = _seed_candidates(prompt)[0]
     data = as_examples(examples, "examples")
     check_time_mode(time_mode)
@@ -163,10 +164,15 @@ async def score_prompt(
     cand = Candidate(-1, comps, None, "score", 0.0)
 
     async def one(example: Example) -> float:
-        try:
-            return (await adapter.evaluate(cand, example)).score
-        except ProviderError:
-            return 0.0  # failed after its retries: scores 0, as in a run
+        for _ in range(MAX_TRIES):  # a failed call is tried again, never scored 0 (as in a run)
+            try:
+                return (await adapter.evaluate(cand, example)).score
+            except ProviderError as exc:
+                error = exc
+        raise RunAborted(
+            f"scoring example {example.id!r} failed on each of {MAX_TRIES} tries "
+            f"({type(error).__name__}: {error}): the endpoint refuses it"
+        )
 
     async def mean() -> float:
         scores = await asyncio.gather(*(one(e) for e in data))

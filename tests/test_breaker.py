@@ -10,7 +10,13 @@ import pytest
 
 import gepa_lab as gl
 from gepa_lab.llm.breaker import Breaker
-from gepa_lab.llm.provider import ProviderUnavailable, RequestRejected, TransientError
+from gepa_lab.llm.provider import (
+    ProviderUnavailable,
+    RateLimited,
+    RequestRejected,
+    TransientError,
+)
+from gepa_lab.protocols import RunAborted
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
 
 SEED = "You are a helpful assistant. Solve the math problem."
@@ -78,6 +84,16 @@ def test_a_revoked_key_stops_the_run_at_once_and_it_resumes(tmp_path):
     assert resumed.stop_reason in ("target", "budget")
 
 
+def test_a_provider_that_refuses_every_request_is_not_flooded():
+    # Every request refused (400): no retry helps, and without the breaker the engine would
+    # relaunch failed evaluations as fast as they fail. Eight in a row open it.
+    refusing = Breaks(0, RequestRejected("HTTP 400: unsupported parameter 'seed'", status=400))
+    with pytest.raises(RunAborted, match=r"refused every request .*unsupported parameter"):
+        run(refusing)
+    assert len(refusing.failed) < 40
+    assert refusing.failed[-1] - refusing.failed[0] <= 60
+
+
 def test_a_short_outage_is_ridden_out_with_one_probe_at_a_time():
     # Down for 20 s: the breaker opens, probes with a doubling wait, closes at the first
     # success, and the run finishes as if nothing happened (every evaluation accounted for).
@@ -111,10 +127,10 @@ def test_breaker_rules():
         loop = asyncio.get_running_loop()
         assert await breaker.admit() is False
         err = TransientError("HTTP 502")
-        breaker.failure(RequestRejected("HTTP 400: too long", status=400), False)
+        breaker.failure(RateLimited("HTTP 429", 1.0, status=429), False)
         breaker.failure(err, False)
-        assert breaker.opened_at is None  # a bad request is not the endpoint's failure
-        breaker.failure(err, False)
+        assert breaker.opened_at is None  # a push-back is not a failure of the endpoint
+        breaker.failure(RequestRejected("HTTP 400: unsupported parameter", status=400), False)
         assert breaker.opened_at is not None
         started = loop.time()
         assert await breaker.admit() is True  # the probe, after the first wait

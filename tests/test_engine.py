@@ -9,7 +9,9 @@ import pytest
 
 import gepa_lab as gl
 from gepa_lab.adapter import LLMAdapter
+from gepa_lab.engine.pipeline import Pipeline
 from gepa_lab.llm.provider import ChatResponse
+from gepa_lab.protocols import RunAborted
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
 
 SEED = "You are a helpful assistant. Solve the math problem."
@@ -103,14 +105,76 @@ def test_wall_time_stop_in_real_time_returns_counters_to_zero():
     assert (res.events.event == "mutation").any()
 
 
-def test_failed_calls_are_recorded_not_fatal():
-    adapter = CountingAdapter(SimProvider(), fail_every=7)
-    res = gl.optimize_sync(
-        SEED, TRAIN, turbo(max_metric_calls=1500), adapter=adapter, time_mode="virtual"
-    )
+def test_a_failed_evaluation_is_tried_again_and_never_scored(monkeypatch):
+    # Every 7th call fails. A failure is missing, not wrong: the example is evaluated again,
+    # and every score any candidate holds is the one the same text gets on that example when
+    # nothing fails (the simulated task model answers a request the same way every time).
+    import gepa_lab.api as api
+
+    pipelines = []
+
+    class Kept(Pipeline):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            pipelines.append(self)
+
+    monkeypatch.setattr(api, "Pipeline", Kept)
+
+    def scores(adapter):
+        res = gl.optimize_sync(
+            SEED, TRAIN, turbo(max_metric_calls=1500), adapter=adapter, time_mode="virtual"
+        )
+        archive = pipelines[-1].archive
+        held = {
+            (tuple(sorted(c.components.items())), p): t
+            for c in archive.candidates.values()
+            for p, t in enumerate(c.traces)
+            if t is not None
+        }
+        return res, held
+
+    failing = CountingAdapter(SimProvider(), fail_every=7)
+    res, held = scores(failing)
     assert res.failed_calls > 0
-    assert res.metric_calls + res.failed_calls == sum(adapter.pairs.values())
+    assert res.metric_calls + res.failed_calls == sum(failing.pairs.values())
+    assert max(failing.pairs.values()) >= 2  # failed pairs were evaluated again
+    assert not any(t.failed_call for t in held.values())
+    _, clean = scores(CountingAdapter(SimProvider()))
+    shared = held.keys() & clean.keys()
+    assert len(shared) > 100
+    assert all(held[k].score == clean[k].score for k in shared)
     assert res.final_counters == dict.fromkeys(res.final_counters, 0)
+    assert any("were tried again" in w for w in res.warnings)  # 1 in 7 is far above 1%
+
+
+def test_an_example_that_fails_every_time_stops_the_run_naming_it():
+    class Refuses(CountingAdapter):
+        async def evaluate(self, candidate, example):
+            if example.id == TRAIN[5].id:
+                raise ConnectionError("the request is too long")
+            return await super().evaluate(candidate, example)
+
+    with pytest.raises(RunAborted, match=f"{TRAIN[5].id!r} failed on each"):
+        gl.optimize_sync(
+            SEED,
+            TRAIN,
+            turbo(max_metric_calls=1500),
+            adapter=Refuses(SimProvider()),
+            time_mode="virtual",
+        )
+
+    class Dead(CountingAdapter):
+        async def evaluate(self, candidate, example):
+            raise ConnectionError("refused")
+
+    with pytest.raises(RunAborted, match=r"no evaluation has succeeded .* every request"):
+        gl.optimize_sync(
+            SEED,
+            TRAIN,
+            turbo(max_metric_calls=1500),
+            adapter=Dead(SimProvider()),
+            time_mode="virtual",
+        )
 
 
 def test_virtual_runs_repeat_exactly():

@@ -41,6 +41,9 @@ from .mutation import FRESH_CHILDREN, MORE_EXAMPLES, MutationPolicy, Plan
 from .queue import Job, JobQueue, promise
 
 MIN_COHORT = 4  # results on a rung judged before its cohort cut applies (see Ladder)
+# Tries of one evaluation (each after the throttle's own retries) before the run stops.
+MAX_TRIES = 10
+FAILED_SHARE_WARNING = 0.01  # above this share of failed evaluations the result warns
 
 
 class Pipeline:
@@ -118,6 +121,7 @@ class Pipeline:
         self._strategy_of: dict[int, str] = {}  # child id -> the strategy that made it
 
         self.queue = JobQueue()
+        self._tries: dict[tuple[int, int], int] = {}  # (candidate, position) -> failed tries
         self._tasks: set[asyncio.Task[None]] = set()
         self._done = asyncio.Event()
         self._next_id = island
@@ -287,9 +291,10 @@ class Pipeline:
         self._check_idle()
 
     async def _call(self, cand: Candidate, example: Any) -> Trace:
-        """One evaluation already counted in flight: a failed call is a failed evaluation
-        (scored 0, its error as feedback), never a crashed run; a failing user function
-        or an endpoint that cannot serve the run (:class:`RunAborted`) propagates."""
+        """One evaluation already counted in flight: a failed call gives a trace marked
+        ``failed_call`` (never a crashed run), which is tried again and never scored; a
+        failing user function or an endpoint that cannot serve the run (:class:`RunAborted`)
+        propagates."""
         try:
             return await self.adapter.evaluate(cand, example)
         except (asyncio.CancelledError, RunAborted):
@@ -317,12 +322,37 @@ class Pipeline:
             self._fail(exc)
 
     def _example_done(self, job: Job, pos: int, trace: Trace) -> None:
-        job.cand.traces[pos] = trace
         self._count(trace)
         job.pending -= 1
-        if job.pending == 0 and job.launched and not self.stopping:
-            self._rung_done(job.cand, job.rung)
+        if trace.failed_call:
+            self._try_again(job, pos, trace)
+        else:
+            job.cand.traces[pos] = trace
+            if job.pending == 0 and job.launched and not self.stopping:
+                self._rung_done(job.cand, job.rung)
         self._pump()
+
+    def _try_again(self, job: Job, pos: int, trace: Trace) -> None:
+        """A failed evaluation is missing, not wrong: it goes back in the queue (the
+        throttle's breaker holds the calls while the endpoint is down), and the rung waits
+        for it, so no failure is ever ranked, pruned, promoted or chosen as best. One that
+        fails MAX_TRIES times stops the run, naming the example: the endpoint refuses it."""
+        key = (job.cand.id, pos)
+        tries = self._tries[key] = self._tries.get(key, 0) + 1
+        if tries >= MAX_TRIES:
+            name = getattr(self.examples[pos], "id", pos)
+            if not self.finished_calls:
+                raise RunAborted(
+                    f"no evaluation has succeeded ({self.failed_calls} failed; example {name!r} "
+                    f"{MAX_TRIES} times): the endpoint refuses every request ({trace.feedback})"
+                )
+            raise RunAborted(
+                f"the evaluation of example {name!r} failed on each of {MAX_TRIES} tries "
+                f"({trace.feedback}), while {self.finished_calls} others succeeded: the "
+                "endpoint refuses it; fix the request (its length, max_tokens, the model's "
+                "parameters) or leave the example out"
+            )
+        self.queue.retry(job, pos, promise(job.cand, job.rung, self.archive, self.sizes))
 
     # ------------------------------------------------------------------ the ladder
     def _rung_done(self, cand: Candidate, rung: int) -> None:
@@ -624,7 +654,8 @@ class Pipeline:
             self.launched += 1
             self._in_flight_add(1)
             trace = await self._call(parent, examples[p])
-            parent.reflection_traces[p] = trace
+            if not trace.failed_call:  # missing, not wrong: shown the next time if it works
+                parent.reflection_traces[p] = trace
             self._count(trace)
 
         await asyncio.gather(*(one(p) for p in missing if not self._calls_spent()))
@@ -717,6 +748,13 @@ class Pipeline:
         rung_counts["completed"] = 0
         rung_counts.loc[len(self.sizes) - 1, "completed"] = self.counts["finished"][-1]
         util = self._area / (self.cfg.eval_concurrency * duration) if duration > 0 else 0.0
+        tried = self.finished_calls + self.failed_calls
+        if tried and self.failed_calls / tried > FAILED_SHARE_WARNING:
+            self.warnings.append(
+                f"{self.failed_calls} of {tried} evaluations ({self.failed_calls / tried:.1%}) "
+                "failed and were tried again (none was scored): the endpoint is unreliable; "
+                "see provider_stats for its errors and retries"
+            )
         return RunResult(
             label=self.label,
             best_candidate=dict(best.components) if best else {},

@@ -87,6 +87,16 @@ class JobQueue:
         self.examples -= 1
         return pos
 
+    def retry(self, job: Job, pos: int, priority: float) -> None:
+        """Launch ``pos`` of ``job`` again (its evaluation failed): appended to the job, which
+        goes back in the queue if it had left it."""
+        out = job.launched
+        job.positions.append(pos)
+        self.examples += 1
+        if out:
+            heapq.heappush(self._heap, (-priority, -job.rung, -self._seq, job))
+            self._seq += 1
+
     def clear(self) -> None:
         self._heap.clear()
         self.new = self.examples = 0

@@ -1,8 +1,9 @@
 """A circuit breaker per provider: when an endpoint dies, the run stops asking it, tests it
 with one call at a time, and stops with a sentence saying what is wrong, instead of flooding it.
 
-Closed, every call goes out. ``threshold`` failed attempts in a row (transient errors: 5xx,
-timeouts, refused connections, bad bodies) open it. Open, calls wait; one *probe* at a time
+Closed, every call goes out. ``threshold`` failed attempts in a row (5xx, timeouts, refused
+connections, bad bodies, and refused requests too: one bad request is that request's problem,
+eight in a row say every request is refused) open it. Open, calls wait; one *probe* at a time
 tests the endpoint, after a wait that doubles from ``first_wait`` to ``max_wait`` with every
 failed probe, so failed requests stay below one per ``first_wait`` seconds however many calls
 wait. A success closes it and everything waiting goes on. Open for longer than ``max_outage``
@@ -44,7 +45,9 @@ class Breaker:
         self.wait = first_wait
         self.probing = False
         self.last_error = ""
+        self.refusing = False  # the last failure was a refused request, not a dead server
         self.fatal: ProviderUnavailable | None = None
+        self.tripped = False  # open or fatal: calls must ask admit() (a cheap check per call)
         self.opened = 0  # times it opened, for the run's stats
         self._changed: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -61,10 +64,13 @@ class Breaker:
                 return False
             now = loop.time()
             if now - self.opened_at > self.max_outage:
+                seconds = f"{now - self.opened_at:.0f} s (last error: {self.last_error})"
                 self._give_up(
-                    f"has failed every call for {now - self.opened_at:.0f} s (last error: "
-                    f"{self.last_error}): check that the server is running and reachable, or "
-                    "raise Config.max_outage"
+                    f"has refused every request for {seconds}: the server is up; check the "
+                    "model's name and the request's parameters (max_tokens, seed, ...)"
+                    if self.refusing
+                    else f"has failed every call for {seconds}: check that the server is "
+                    "running and reachable, or raise Config.max_outage"
                 )
                 continue
             if not self.probing and now >= self.next_probe:
@@ -94,6 +100,7 @@ class Breaker:
             return
         self.failures, self.probing = 0, False
         self.opened_at, self.wait = None, self.first_wait
+        self.tripped = self.fatal is not None
         self._wake()
 
     def failure(self, exc: BaseException, probe: bool) -> None:
@@ -106,15 +113,17 @@ class Breaker:
         if status in FATAL:
             self._give_up(f"{FATAL[status]} ({exc})")
             raise self.fatal  # type: ignore[misc]
-        if isinstance(exc, RateLimited) or (isinstance(exc, ProviderError) and not exc.retryable):
-            return  # the limiter slows down for push-backs; a bad request is that request's
+        if isinstance(exc, RateLimited):
+            return  # push-backs are the limiter's business
         self.last_error = f"{type(exc).__name__}: {exc}"
+        self.refusing = isinstance(exc, ProviderError) and not exc.retryable
         self.failures += 1
         now = asyncio.get_running_loop().time()
         if self.opened_at is None:
             if self.failures >= self.threshold:
                 self.opened_at, self.wait, self.opened = now, self.first_wait, self.opened + 1
                 self.next_probe = now + self.wait
+                self.tripped = True
         elif probe:
             self.wait = min(2 * self.wait, self.max_wait)
             self.next_probe = now + self.wait
@@ -131,4 +140,5 @@ class Breaker:
 
     def _give_up(self, why: str) -> None:
         self.fatal = ProviderUnavailable(f"{self.endpoint} {why}")
+        self.tripped = True
         self._wake()

@@ -162,6 +162,11 @@ class OpenAIProvider:
                     "api_key=...) to a key valid for this endpoint"
                 ) from None
             except openai.NotFoundError:
+                if not self.base_url.endswith("/v1"):
+                    raise ProviderUnavailable(
+                        f"{self.base_url} answered 404 to a chat request: OpenAI-compatible "
+                        f"servers serve them under /v1; try base_url={self.base_url + '/v1'!r}"
+                    ) from None
                 raise ProviderUnavailable(
                     f"{self.base_url} does not serve the model {model!r}: check the model name "
                     "(GET /models lists what it serves)"

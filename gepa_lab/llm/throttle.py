@@ -110,10 +110,10 @@ class Throttled:
         urgent = request.purpose != "task"
         errors = pushbacks = 0
         while True:
-            probe = await breaker.admit()
+            probe = await breaker.admit() if breaker.tripped else False
             try:
                 ticket = await limiter.acquire(urgent)
-                if not breaker.still_open_to(probe):
+                if breaker.tripped and not breaker.still_open_to(probe):
                     limiter.release(ticket, ERROR)  # never sent: no news about the rate
                     continue
             except BaseException:
@@ -151,7 +151,8 @@ class Throttled:
                 raise
             else:
                 limiter.release(ticket, OK)
-                breaker.success(probe)
+                if probe or breaker.failures:
+                    breaker.success(probe)
                 self.usage.add(request, response)
                 return response
             stats.retries += 1

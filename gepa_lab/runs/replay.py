@@ -33,7 +33,13 @@ class CompletionLog:
     def read(self) -> list[str]:
         if not self.path.exists():
             return []
-        lines = self.path.read_text().splitlines()
+        try:
+            lines = self.path.read_text(encoding="ascii").splitlines()
+        except UnicodeDecodeError as exc:
+            raise ValueError(
+                f"{self.path} is damaged (not text at byte {exc.start}): delete it to resume "
+                "without replaying the recorded order (answers still come from the cache)"
+            ) from None
         # A kill can cut the last line short: keep only whole keys (sha256 hex digests).
         return [line for line in lines if len(line) == 64]
 

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from ..engine.pipeline import Pipeline
 
 FORMAT = "gepa_lab.run/1"
+# What a saved state must hold to be resumed.
+STATE_KEYS = ("status", "seeds", "trainset_sha256", "n_examples", "config", "models")
 # Config fields a resume may change: they say when to stop, not what the run does.
 MAY_CHANGE = frozenset(
     {
@@ -155,6 +157,13 @@ class RunDir:
             raise ValueError(f"cannot read {self.state_path}: {exc}") from None
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise ValueError(f"{self.state_path} is not a gepa_lab run state ({FORMAT})")
+        missing = [k for k in STATE_KEYS if k not in state]
+        if missing:
+            raise ValueError(
+                f"{self.state_path} lacks {', '.join(missing)}: it was edited or written by "
+                "another version; start a new run in another directory (run_dir=) with the "
+                "same cache= path to reuse its answers"
+            )
         return state
 
     def check_same_run(self, saved: dict[str, Any], now: dict[str, Any]) -> None:

@@ -107,6 +107,8 @@ class SimServer:
         return web.json_response({"object": "list", "data": models})
 
     async def _stats(self, request: web.Request) -> web.Response:
+        if (denied := self._auth(request)) is not None:
+            return denied
         return web.json_response(self.stats.as_dict())
 
     def _auth(self, request: web.Request) -> web.Response | None:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .examples import Example
+from .examples import Example, check_encodable
 
 SUFFIXES = (".csv", ".jsonl", ".json", ".parquet")
 
@@ -48,6 +48,9 @@ def load_examples(
         text = row[input]
         if text is None or (isinstance(text, str) and not text.strip()):
             raise ValueError(f"{where}.{input}: must be non-empty, got {text!r}")
+        for name, value in row.items():
+            if isinstance(value, str):
+                check_encodable(value, f"{where}.{name}")
         if answer is not None and _missing(row[answer]):
             raise ValueError(f"{where}.{answer}: missing answer")
         ex_id = str(row[id]) if id is not None else _content_id(row)

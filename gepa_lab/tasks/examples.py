@@ -38,6 +38,7 @@ def examples_from_rows(rows: Iterable[Mapping[str, Any]], source: str = "rows") 
         problem = row.get("problem")
         if not isinstance(problem, str) or not problem.strip():
             raise ValueError(f"{where}.problem: must be non-empty text, got {problem!r}")
+        check_encodable(problem, f"{where}.problem")
         answer = _parse_answer_field(row.get("answer"), where)
         ex_id = str(row.get("id", i))
         if ex_id in seen:
@@ -70,10 +71,25 @@ def as_examples(
         ) from None
 
 
+def check_encodable(text: str, where: str) -> None:
+    """Refuse text no request can carry (a lone surrogate, say, from a badly decoded file),
+    naming the field: it would otherwise pass here and fail every call."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{where}: not valid Unicode text at character {exc.start} "
+            f"({text[exc.start]!r}): re-read the source as UTF-8"
+        ) from None
+
+
 def _parse_answer_field(value: Any, where: str) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{where}.answer: must be an integer 0-999, got {value!r}")
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if hasattr(value, "item") and hasattr(value, "dtype"):  # a numpy scalar (DataFrame cell)
+        value = value.item()
+    digits = value.strip().lstrip("-") if isinstance(value, str) else ""
+    if digits.isascii() and digits.isdigit():  # '٣' is a digit, but not an AIME answer
         value = int(value.strip())
     if isinstance(value, float) and value.is_integer():
         value = int(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -346,12 +347,19 @@ def _prepare(
             if persist is not None:
                 persist.close()
 
+    resume_warnings: list[str] = []
+
     async def run() -> RunResult:
         if check is not None and models:
             await check(models)  # fail fast, before any run state
         run_adapter = adapter
         if bindable:
-            log, gate = persist.open(time_mode) if persist is not None else (None, None)
+            log = gate = None
+            if persist is not None:
+                log, gate, warning = persist.open(time_mode, eval_cache)  # type: ignore[arg-type]
+                if warning is not None:
+                    warnings.warn(warning, RuntimeWarning, stacklevel=2)
+                    resume_warnings.append(warning)
             context = RunContext(
                 throttled,
                 eval_cache,
@@ -401,6 +409,7 @@ def _prepare(
             result.simulated = result.simulated or eval_cache.simulated_hits > 0
         if persist is not None:
             result.provider_stats["replayed_calls"] = persist.replayed
+            result.warnings[:0] = resume_warnings
         return result
 
     return partial(main)

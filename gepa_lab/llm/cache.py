@@ -104,6 +104,17 @@ class EvalCache:
         self.simulated_hits += hit.simulated
         return hit
 
+    def known(self, keys: list[str]) -> set[str]:
+        """Which of ``keys`` have an answer here."""
+        found = {k for k in keys if k in self._pending}
+        rest = [k for k in keys if k not in found]
+        for start in range(0, len(rest), 500):
+            chunk = rest[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(f"SELECT key FROM answers WHERE key IN ({marks})", chunk)
+            found.update(k for (k,) in rows)
+        return found
+
     def put(
         self,
         key: str,

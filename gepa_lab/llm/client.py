@@ -55,9 +55,17 @@ class RunClient:
             self._record(key)
             return response
         gate.active += 1
+        # Sent at once, delivered in its turn: holding the sending too would pay the calls the
+        # cache no longer answers one at a time, each a full latency after the one before.
+        answer = asyncio.ensure_future(self._answer(request, key))
         try:
             index = await gate.turn(key)
-            response = await self._answer(request, key)
+            response = await answer
+        except BaseException:
+            answer.cancel()
+            if answer.done() and not answer.cancelled():
+                answer.exception()  # retrieved: this call's error is not the one raised
+            raise
         finally:
             gate.active -= 1
         gate.done(index)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import Config
+from ..llm.cache import EvalCache
 from ..tasks.examples import Example
 from .replay import CompletionLog, ReplayGate
 
@@ -241,14 +242,27 @@ class Persisted:
     log: CompletionLog | None = None
     gate: ReplayGate | None = None
 
-    def open(self, time_mode: str) -> tuple[CompletionLog, ReplayGate | None]:
-        """The run's completion log, and on a resume in real time the gate that replays the
+    def open(
+        self, time_mode: str, cache: EvalCache
+    ) -> tuple[CompletionLog, ReplayGate | None, str | None]:
+        """The run's completion log; on a resume in real time the gate that replays the
         recorded order (on a virtual clock cache hits replay their latency, which repeats the
-        order already)."""
+        order already); and a warning when the cache lacks recorded answers (those calls
+        are paid again, sent at once and delivered in their turn: see RunClient)."""
         self.log = CompletionLog(self.dir.log_path)
+        warning = None
+        recorded = set(self.order)
+        lost = len(recorded - cache.known(self.order)) if recorded else 0
+        if lost:
+            warning = (
+                f"resuming {self.dir.path} without {lost} of the {len(recorded)} answers it "
+                f"recorded (the last batch before a kill, or a deleted "
+                f"{self.dir.cache_path.name}): they are paid for again, and with a model that "
+                "samples the run may take another path"
+            )
         if self.order and time_mode == "real":
             self.gate = ReplayGate(self.order)
-        return self.log, self.gate
+        return self.log, self.gate, warning
 
     def save(self, pipeline: Pipeline, status: str = "running") -> None:
         """At most every ``save_every`` seconds while running, and once at the end."""

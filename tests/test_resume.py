@@ -100,7 +100,7 @@ def test_a_real_time_resume_replays_the_killed_runs_calls_in_their_order(tmp_pat
     assert len(recorded) > 100
     provider = SimProvider(time_scale=0.03)
     with warnings.catch_warnings():  # the kill may have cut the cache's last batch: expected
-        warnings.filterwarnings("ignore", "resuming .* the last batch before a kill")
+        warnings.filterwarnings("ignore", r"resuming .*\(the last batch before a kill")
         resumed = run("real", 4000, provider=provider, resume=tmp_path / "run")
     # Every recorded call came back (from the cache, or paid again where the kill lost the
     # cache's last batch) in its recorded order: the replay did not diverge, so every

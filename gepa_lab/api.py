@@ -195,7 +195,21 @@ def optimize_sync(*args: Any, **kwargs: Any) -> RunResult:
             "optimize_sync() cannot run inside a running event loop (Jupyter runs one): "
             "use `await gepa_lab.optimize(...)` instead"
         )
-    return asyncio.run(optimize(*args, **kwargs))
+    return asyncio.run(_released(optimize(*args, **kwargs), kwargs))
+
+
+async def _released(run: Any, kwargs: dict[str, Any]) -> RunResult:
+    """``run``, then the connections its provider opened on this event loop closed: the loop
+    ends with ``optimize_sync``, and a session left open on it warns at exit."""
+    try:
+        return await run
+    finally:
+        layer = kwargs.get("provider") or getattr(kwargs.get("adapter"), "provider", None)
+        while layer is not None:  # through wrappers such as the throttle
+            release = getattr(layer, "release", None)
+            if release is not None:
+                await release()
+            layer = getattr(layer, "provider", None)
 
 
 def _prepare(

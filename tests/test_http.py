@@ -268,3 +268,41 @@ def test_the_key_is_never_written(tmp_path):
     written = b"".join(f.read_bytes() for f in tmp_path.iterdir())
     assert len(written) > 0 and secret.encode() not in written
     assert secret not in json.dumps(res.to_json()) + res.events.to_csv()
+
+
+REUSED_PROVIDER = """
+import gepa_lab as gl
+from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, synthetic_aime
+from gepa_lab.sim.process import SimServerProcess
+
+with SimServerProcess(0.01, ["--api-key", "k"]) as url:
+    provider = gl.OpenAIProvider(url, "k")
+    for _ in range(2):  # one provider, two event loops
+        res = gl.optimize_sync(
+            "Solve.", synthetic_aime(10, seed=1), gl.Config(max_metric_calls=40),
+            provider=provider, task_model=TASK_MODEL, reflection_model=REFLECTION_MODEL,
+        )
+        print(res.stop_reason)
+    try:
+        gl.optimize_sync(
+            "Solve.", synthetic_aime(10, seed=1), gl.Config(max_metric_calls=40),
+            provider=gl.OpenAIProvider(url, "wrong"), task_model=TASK_MODEL,
+            reflection_model=REFLECTION_MODEL,
+        )
+    except gl.ProviderUnavailable:
+        print("refused")
+"""
+
+
+def test_optimize_sync_reuses_a_provider_and_exits_without_noise():
+    # A provider serves optimize_sync after optimize_sync (each runs its own event loop), and
+    # neither a finished run nor a refused key leaves asyncio or aiohttp warnings behind.
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", REUSED_PROVIDER], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["budget", "budget", "refused"]
+    assert proc.stderr == "", proc.stderr

@@ -149,7 +149,15 @@ class OpenAIProvider:
         """One tiny call per model before a run, so a down endpoint, a rejected key or an
         unknown model stops everything within seconds with a sentence saying what to fix,
         instead of surfacing as thousands of failed evaluations."""
-        probe = self.client.with_options(max_retries=0, timeout=timeout)
+        # A client of its own, closed on the way out: a shared one would keep connections bound
+        # to this event loop, and the next optimize_sync runs another.
+        key = self.client.api_key
+        async with AsyncOpenAI(
+            base_url=self.base_url, api_key=key, timeout=timeout, max_retries=0
+        ) as probe:
+            await self._check(probe, models, timeout)
+
+    async def _check(self, probe: AsyncOpenAI, models: Sequence[str], timeout: float) -> None:
         for model in dict.fromkeys(models):
             started = time.monotonic()
             try:
@@ -193,9 +201,18 @@ class OpenAIProvider:
             getattr(m, "owned_by", None) == SIM_OWNER for m in served
         )
 
+    async def release(self) -> None:
+        """Close the connections opened on the running event loop (``optimize_sync`` calls
+        this before its loop ends, so nothing is left open to warn at exit); the next call
+        opens new ones."""
+        session = self._session
+        if session is not None and self._session_loop is asyncio.get_running_loop():
+            if not session.closed:
+                await session.close()
+            self._session = self._session_loop = None
+
     async def aclose(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
+        await self.release()
         await self.client.close()
 
 

@@ -135,7 +135,11 @@ def test_explore_runs_headless_and_writes_its_result(tmp_path):
         ({"world": "moon"}, "world='moon' is invalid"),
         ({"data": "aime"}, "data='aime' needs a real model"),
         ({"world": "http://127.0.0.1:9/v1"}, "set task_model and reflection_model"),
-        ({"gepa_parents": 0}, "parameter gepa_parents=0 is invalid: must be an int >= 1"),
+        ({"gepa_parents": 0}, "parameter gepa_parents=0 is invalid: must be >= 1"),
+        # Checked before the first run, not after it:
+        ({"gepa_concurrency": 0}, "parameter gepa_concurrency=0 is invalid: must be >= 1"),
+        ({"seed": "abc"}, "parameter seed='abc' is invalid: must be int, got str"),
+        ({"gepa_concurency": 4}, "'gepa_concurency' is not one of this notebook's: did you"),
     ],
 )
 def test_invalid_parameters_fail_with_their_names(tmp_path, bad, message):

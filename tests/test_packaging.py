@@ -157,3 +157,17 @@ def test_the_engine_imports_nothing_that_knows_what_an_answer_is():
     reached = {m: by for m, by in seen.items() if m.startswith(forbidden)}
     assert not reached, f"the engine reaches (module: imported by) {reached}"
     assert "gepa_lab.config" in seen and "gepa_lab.protocols" in seen  # the walk works
+
+
+def test_notebook_parameters_are_checked_by_name_type_and_rule():
+    from gepa_lab.lab.parameters import POSITIVE, at_least, check_parameters
+
+    injected = "# Parameters\nseed = 3\nPAPERMILL_OUTPUT_PATH = 'out.ipynb'\n"
+    ok = {"__annotations__": {"seed": int, "scale": float}, "seed": 3, "scale": 2, "In": [""]}
+    check_parameters({**ok, "In": ["", injected]}, seed=at_least(0), scale=POSITIVE)
+    with pytest.raises(ValueError, match=r"'sede' is not one of this notebook's: did you mean"):
+        check_parameters({**ok, "In": ["", injected + "sede = 1\n"]})
+    with pytest.raises(ValueError, match=r"parameter seed=True is invalid: must be int"):
+        check_parameters({**ok, "seed": True})
+    with pytest.raises(ValueError, match=r"parameter scale=0 is invalid: must be > 0"):
+        check_parameters({**ok, "scale": 0}, scale=POSITIVE)

@@ -361,19 +361,16 @@ def _prepare(
             if persist is not None:
                 persist.close()
 
-    resume_warnings: list[str] = []
-
     async def run() -> RunResult:
         if check is not None and models:
             await check(models)  # fail fast, before any run state
-        run_adapter = adapter
+        run_adapter, warning = adapter, None
         if bindable:
             log = gate = None
             if persist is not None:
                 log, gate, warning = persist.open(time_mode, eval_cache)  # type: ignore[arg-type]
                 if warning is not None:
                     warnings.warn(warning, RuntimeWarning, stacklevel=2)
-                    resume_warnings.append(warning)
             context = RunContext(
                 throttled,
                 eval_cache,
@@ -423,7 +420,8 @@ def _prepare(
             result.simulated = result.simulated or eval_cache.simulated_hits > 0
         if persist is not None:
             result.provider_stats["replayed_calls"] = persist.replayed
-            result.warnings[:0] = resume_warnings
+            if warning is not None:
+                result.warnings.insert(0, warning)
         return result
 
     return partial(main)

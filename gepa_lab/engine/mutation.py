@@ -40,14 +40,13 @@ def window(order: Sequence[int], turn: int, k: int) -> list[int]:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """One reflection to ask for: ``shown`` are positions in the run's examples (or, with a
-    separate reflection set, in that set: ``on_reflection_set``)."""
+    """One reflection to ask for: ``shown`` are positions in the run's examples (or, when the
+    run has a separate reflection set, in that set)."""
 
     component: str
     shown: list[int]
     probe: tuple[int, ...]
     strategy: str
-    on_reflection_set: bool
 
 
 class MutationPolicy:
@@ -139,7 +138,7 @@ class MutationPolicy:
             if len(self.sizes) > 1:
                 probe = tuple(sorted(self.pick(self.outcomes(parent)[0], self.sizes[0])))
         strategy = self.strategy_for(parent)
-        return Plan(component, shown, probe, strategy, self.reflection_set_size is not None)
+        return Plan(component, shown, probe, strategy)
 
     def strategy_for(self, parent: Candidate) -> str:
         """The bandit's choice, unless the parent's last reflections repeated known texts:

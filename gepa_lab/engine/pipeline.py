@@ -597,7 +597,7 @@ class Pipeline:
         text: str | None = None
         child: Candidate | None = None
         try:
-            if plan.on_reflection_set:
+            if self.reflection_set is not None:
                 batch = await self._reflection_batch(parent, plan.shown)
             else:
                 batch = [(self.examples[p], parent.traces[p]) for p in plan.shown]

@@ -47,10 +47,14 @@ class Breaker:
         self.last_error = ""
         self.refusing = False  # the last failure was a refused request, not a dead server
         self.fatal: ProviderUnavailable | None = None
-        self.tripped = False  # open or fatal: calls must ask admit() (a cheap check per call)
         self.opened = 0  # times it opened, for the run's stats
         self._changed: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def tripped(self) -> bool:
+        """Open or fatal: calls must ask :meth:`admit` (checked once per call)."""
+        return self.opened_at is not None or self.fatal is not None
 
     async def admit(self) -> bool:
         """Wait until a call may go out; True if it is the probe of an open breaker."""
@@ -100,7 +104,6 @@ class Breaker:
             return
         self.failures, self.probing = 0, False
         self.opened_at, self.wait = None, self.first_wait
-        self.tripped = self.fatal is not None
         self._wake()
 
     def failure(self, exc: BaseException, probe: bool) -> None:
@@ -123,7 +126,6 @@ class Breaker:
             if self.failures >= self.threshold:
                 self.opened_at, self.wait, self.opened = now, self.first_wait, self.opened + 1
                 self.next_probe = now + self.wait
-                self.tripped = True
         elif probe:
             self.wait = min(2 * self.wait, self.max_wait)
             self.next_probe = now + self.wait
@@ -140,5 +142,4 @@ class Breaker:
 
     def _give_up(self, why: str) -> None:
         self.fatal = ProviderUnavailable(f"{self.endpoint} {why}")
-        self.tripped = True
         self._wake()

@@ -102,19 +102,17 @@ class RunDir:
     @classmethod
     def new(cls, path: str | Path) -> RunDir:
         run = cls(path)
-        if run.state_path.exists():
-            raise ValueError(
-                f"run_dir={str(path)!r} already holds a run: continue it with resume= or "
-                "choose a new directory"
-            )
         try:
             run.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ValueError(f"run_dir={str(path)!r} cannot be created: {exc}") from None
         run.lock()
-        if run.state_path.exists():  # another process started a run here just now
+        if run.state_path.exists():  # checked under the lock: no other process can start one
             run.unlock()
-            raise ValueError(f"run_dir={str(path)!r} already holds a run: use resume=")
+            raise ValueError(
+                f"run_dir={str(path)!r} already holds a run: continue it with resume= or "
+                "choose a new directory"
+            )
         return run
 
     @classmethod

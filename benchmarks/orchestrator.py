@@ -18,17 +18,23 @@ Per concurrency C, after a warm-up (the ladder needs mutations before it can fil
   loop run at the same time, in two processes, and each concurrency repeats such a pair
   ``--repeats`` times and reports the medians, with the range of the differences.
 
-Then the memory of a run that has made 10,000 candidates (virtual clock, in a subprocess, peak
-RSS). ``python benchmarks/orchestrator.py [--conc 64 256 1024 2048] [--seconds 12]
-[--repeats 5]``; the last line printed is one JSON object with ``eff_2048``, ``eff_256``,
-``cpu_us_per_eval`` (the highest median over the concurrencies), ``utilization`` and
-``peak_rss_mb_10k_candidates``. Simulated provider, real clock and CPU.
+Then a long run (virtual clock, in a subprocess) to 50,000 candidates: its peak RSS at 10,000
+and at the end, and the real time per 1,000 candidates in the last thousand over the second
+(the first is the queue filling with the seed's children). Neither should grow with the run:
+a run keeps what reflection needs of each evaluation, and its front and parent pool are kept
+up to date instead of rescanned. ``python benchmarks/orchestrator.py [--conc 64 256 1024
+2048] [--seconds 12] [--repeats 5] [--candidates 50000]``; the last line printed is one JSON
+object with ``eff_2048``, ``eff_256``, ``cpu_us_per_eval`` (the highest median over the
+concurrencies), ``utilization``, ``peak_rss_mb_10k_candidates``,
+``peak_rss_mb_50k_candidates`` and ``time_per_1k_last_over_first``. Simulated provider, real
+clock and CPU (about 20 minutes on 2 cores).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import multiprocessing
 import statistics
@@ -161,29 +167,56 @@ def _measure(kind: str, conc: int, seconds: float, warmup: float) -> dict:
     return asyncio.run(measure(conc, seconds, warmup))
 
 
+# A long run on the virtual clock, in a subprocess: at each thousand candidates, the real
+# time so far and the peak RSS so far; the run stops at ``sys.argv[1]`` candidates.
 MEMORY = textwrap.dedent(
     """
-    import resource, sys
+    import json, resource, sys, time
     import gepa_lab as gl
     from gepa_lab.sim import synthetic_aime
 
     class Enough(Exception):
         pass
 
-    def stop_at_10k(p):
-        if p["candidates"] >= 10_000:
+    last = int(sys.argv[1])
+    marks = []
+    start = time.perf_counter()
+
+    def mark(p):
+        if p["candidates"] >= 1000 * (len(marks) + 1):
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            marks.append((p["candidates"], time.perf_counter() - start, rss))
+            print(json.dumps(marks[-1]), flush=True)
+        if p["candidates"] >= last:
             raise Enough
 
     cfg = gl.benchmark_overrides(gl.adaptive_config(300, "aggressive", 2048), 2048)
-    cfg = cfg.replace(target_quality=None, max_metric_calls=None, max_wall_time=1e6)
+    cfg = cfg.replace(target_quality=None, max_metric_calls=None, max_wall_time=1e9)
     try:
         gl.optimize_sync("You are a helpful assistant. Solve the math problem.",
                          synthetic_aime(300, seed=0), cfg, time_mode="virtual",
-                         on_progress=stop_at_10k)
+                         on_progress=mark)
     except Enough:
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        pass
     """
 )
+
+
+def long_run(candidates: int) -> list[tuple[int, float, float]]:
+    """(candidates, real seconds, peak RSS in MB) at each thousand candidates of a long run."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", MEMORY, str(candidates)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    marks = []
+    for line in proc.stdout:
+        marks.append(tuple(json.loads(line)))
+        n, seconds, rss = marks[-1]
+        if n // 1000 % 5 == 0:
+            print(f"  {n:6d} candidates: {seconds:6.0f} s, peak RSS {rss:.0f} MB", flush=True)
+    if proc.wait() != 0 or not marks:
+        raise SystemExit(f"the long run failed (exit code {proc.returncode})")
+    return marks
 
 
 def main() -> None:
@@ -193,6 +226,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=4.0)
     ap.add_argument(
         "--repeats", type=int, default=5, help="(engine, provider) pairs per concurrency"
+    )
+    ap.add_argument(
+        "--candidates", type=int, default=50_000, help="length of the long run (memory, pace)"
     )
     args = ap.parse_args()
     rows = []
@@ -226,11 +262,19 @@ def main() -> None:
                 f"{orchestration[-1]:.0f} over {len(pairs)} pairs; medians)",
                 flush=True,
             )
-    mem = subprocess.run(
-        [sys.executable, "-c", MEMORY], capture_output=True, text=True, timeout=1800, check=True
+    print(f"a run to {args.candidates:,} candidates (virtual clock, real CPU):", flush=True)
+    marks = long_run(args.candidates)
+    rss_10k = next(rss for n, _, rss in marks if n >= min(10_000, marks[-1][0]))
+    # Real seconds per thousand candidates. The first thousand is the queue filling with
+    # children of the seed before any is evaluated (about 2 s): the steady pace starts after.
+    per_1k = [b[1] - a[1] for a, b in itertools.pairwise(marks)]
+    growth = per_1k[-1] / per_1k[0]
+    print(
+        f"peak RSS: {rss_10k:.0f} MB at 10,000 candidates, {marks[-1][2]:.0f} MB at "
+        f"{marks[-1][0]:,}; real time per 1,000 candidates: {per_1k[0]:.1f} s for the second "
+        f"thousand, {per_1k[-1]:.1f} s for the last ({growth:.2f}x)",
+        flush=True,
     )
-    rss = float(mem.stdout.strip().splitlines()[-1])
-    print(f"peak RSS with 10,000 candidates: {rss:.0f} MB", flush=True)
     OUT.mkdir(exist_ok=True)
     (OUT / "orchestrator.json").write_text(json.dumps(rows, indent=1))
 
@@ -247,7 +291,9 @@ def main() -> None:
                 "cpu_us_per_eval": round(max(r["cpu_us_per_eval"] for r in rows), 1),
                 "utilization": round(min(r["utilization"] for r in rows), 4),
                 "starved_max": round(max(r["starved"] for r in rows), 4),
-                "peak_rss_mb_10k_candidates": round(rss, 1),
+                "peak_rss_mb_10k_candidates": round(rss_10k, 1),
+                "peak_rss_mb_50k_candidates": round(marks[-1][2], 1),
+                "time_per_1k_last_over_first": round(growth, 3),
             }
         )
     )

@@ -132,3 +132,57 @@ def test_runs_merge_front_members_and_merges_climb_the_ladder():
         "Solve the math problem.", train, cfg.replace(use_merge=False), time_mode="virtual"
     )
     assert (off.events.event == "merge").sum() == 0
+
+
+def rescanned_front(completed, n):
+    """The front by its definition, from scratch: per example the best score (above 0) and
+    who holds it; a candidate drops out when another holds a superset of its examples
+    (ties: the earlier candidate stays); most examples first, then the earlier."""
+    top = [max(c.traces[p].score for c in completed) for p in range(n)]
+    wins = {
+        c.id: frozenset(p for p in range(n) if top[p] > 0 and c.traces[p].score == top[p])
+        for c in completed
+    }
+    wins = {i: w for i, w in wins.items() if w}
+
+    def covered(i):
+        return any(j != i and wins[i] <= w and (w != wins[i] or j < i) for j, w in wins.items())
+
+    kept = [i for i in wins if not covered(i)]
+    return {i: len(wins[i]) for i in sorted(kept, key=lambda i: (-len(wins[i]), i))}
+
+
+def test_the_front_kept_up_to_date_equals_a_rescan_after_every_completion():
+    # Scores from a few levels, so examples are taken over (holders lose them), tied and
+    # shared; candidates complete in an order other than their ids, as contenders do.
+    for seed in range(30):
+        rng = random.Random(seed)
+        n = rng.choice([3, 6, 12])
+        levels = rng.choice([[0, 1], [0, 0.5, 1], [0, 0.25, 0.5, 0.75, 1]])
+        arc, done = Archive(n), []
+        ids = list(range(40))
+        rng.shuffle(ids)
+        for cid in ids:
+            c = cand(cid, [rng.choice(levels) for _ in range(n)])
+            arc.add(c)
+            arc.rung_finished(c, full=True)
+            done.append(c)
+            expected = rescanned_front(done, n) or {c.id: 1 for c in done}
+            assert arc.pareto_front() == expected, (seed, cid)
+            assert list(arc.pareto_front()) == list(expected)  # the same order
+
+
+def test_a_resting_front_member_is_never_drawn_and_the_others_keep_their_odds():
+    # Eight front members each best on their own examples (weights 1 to 8); six rest.
+    n = 36
+    members, start = [], 0
+    for k in range(1, 9):
+        members.append(cand(k, [1 if start <= p < start + k else 0 for p in range(n)]))
+        start += k
+    arc = archive_of(*members, n=n)
+    for c in members[:6]:
+        arc.rest(c)
+    rng = random.Random(1)
+    drawn = Counter(arc.select_parent(rng).id for _ in range(3000))
+    assert set(drawn) == {7, 8}
+    assert abs(drawn[8] / 3000 - 8 / 15) < 0.03

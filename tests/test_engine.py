@@ -1,7 +1,7 @@
 """The streaming pipeline on the simulated world: nested shards, stops, counters, failures."""
 
 import asyncio
-import math
+import re
 import warnings
 from collections import Counter
 
@@ -321,9 +321,25 @@ def test_a_reflection_model_that_only_repeats_itself_ends_the_run():
     assert res.final_counters == dict.fromkeys(res.final_counters, 0)
 
 
-def test_a_childs_first_rung_is_a_probe_of_its_parents_failures(tmp_path):
+def test_a_childs_first_rung_is_a_probe_of_its_parents_failures(tmp_path, monkeypatch):
     import json
 
+    from gepa_lab.engine.mutation import MutationPolicy
+
+    # Each plan, with what the parent knew then: planned on a parent scored on everything and
+    # holding every failure's texts (not a contender still on its way through the full set,
+    # nor a pruned one promoted after all, which forgot them: Candidate.forget_texts).
+    plans = []
+    plan = MutationPolicy.plan
+
+    def recorded(self, parent):
+        made = plan(self, parent)
+        traces = [t for t in parent.traces if t is not None]
+        whole = len(traces) == len(parent.traces) and all(t.has_text for t in traces if t.score < 1)
+        plans.append((made.probe, whole, {p: t.score for p, t in enumerate(parent.traces) if t}))
+        return made
+
+    monkeypatch.setattr(MutationPolicy, "plan", recorded)
     cfg = turbo(target_quality=None, max_metric_calls=3000)
     res = gl.optimize_sync(SEED, TRAIN, cfg, time_mode="virtual", run_dir=tmp_path / "r")
     state = json.loads((tmp_path / "r" / "state.json").read_text())
@@ -331,15 +347,11 @@ def test_a_childs_first_rung_is_a_probe_of_its_parents_failures(tmp_path):
     sizes, n = res.rung_sizes, len(TRAIN)
     ev = res.events
     forced = set(ev[ev.event == "force"].candidate)
-    ends = ev[(ev.event == "eval_end") & (ev.rung == len(sizes) - 1)]
-    completed_at = dict(zip(ends.candidate, ends.time, strict=True))
-    born = ev[ev.event == "mutation"]
-    born_at = dict(zip(born.candidate, born.time, strict=True))
     children = [
         c for c in cands.values() if c["origin"] == "mutation" and c["probe"] and c["rung"] >= 0
     ]
     assert len(children) > 20
-    failed = shown = of_completed = 0
+    failed = shown = 0
     for c in children:
         parent = cands[c["parent"]]
         probe = c["probe"]
@@ -349,22 +361,20 @@ def test_a_childs_first_rung_is_a_probe_of_its_parents_failures(tmp_path):
         assert all(str(p) in parent["scores"] and str(p) in c["scores"] for p in probe)
         failed += sum(parent["scores"][str(p)] < 1 for p in probe)
         shown += len(probe)
-        if completed_at.get(c["parent"], math.inf) <= born_at[c["id"]]:
-            # The parent was scored on everything (not a contender still on its way through
-            # the full set): a failure from the shared prefixes is taken only once every
-            # failure outside them is in.
-            of_completed += 1
-            scores = parent["scores"]
-            outside = {int(p) for p, v in scores.items() if int(p) >= sizes[-2] and v < 1}
-            if any(p < sizes[-2] and scores[str(p)] < 1 for p in probe):
-                assert outside <= set(probe), (probe, outside)
         if c["rung"] >= 1 and c["id"] not in forced:
             # promoted on merit: it beat its parent there (GEPA's acceptance test)
             mine = sum(c["scores"][str(p)] for p in probe)
             assert mine > sum(parent["scores"][str(p)] for p in probe)
     # the probes are mostly the parent's failures
     assert failed > shown * 0.8
-    assert of_completed > 20
+    # On a parent known whole, a failure from the shared prefixes is taken only once every
+    # failure outside them is in.
+    whole = [(probe, scores) for probe, known, scores in plans if known]
+    for probe, scores in whole:
+        outside = {p for p, v in scores.items() if p >= sizes[-2] and v < 1}
+        if any(p < sizes[-2] and scores[p] < 1 for p in probe):
+            assert outside <= set(probe), (probe, outside)
+    assert len(whole) > 20
     assert n > sizes[-2]
 
 
@@ -428,16 +438,22 @@ def test_a_confidence_bound_on_the_target_asks_for_more_than_the_bare_score():
 
     assert wilson_lower_bound(0.8, 45, 0.95) < 0.8 < wilson_lower_bound(0.8, 10_000, 0.95) + 0.01
     assert wilson_lower_bound(0.0, 10, 0.95) + 1e-12 >= 0.0
-    # Small reflection minibatches: quality climbs in steps small enough to tell them apart.
+    # Small reflection minibatches: quality climbs in steps small enough to tell them apart,
+    # on most seeds: the first seed whose bare run stops at a score the bound does not allow.
     small = {"target_quality": 0.5, "reflection_minibatch_size": 3}
-    bare = gl.optimize_sync(SEED, TRAIN, turbo(**small), time_mode="virtual")
+    for seed in range(4):
+        bare = gl.optimize_sync(SEED, TRAIN, turbo(**small, seed=seed), time_mode="virtual")
+        assert bare.stop_reason == "target"
+        if wilson_lower_bound(bare.best_quality, 40, 0.95) < 0.5:
+            break
+    else:
+        raise AssertionError("every run jumped past the bound at once: nothing to compare")
     bound = gl.optimize_sync(
-        SEED, TRAIN, turbo(**small, target_confidence=0.95), time_mode="virtual"
+        SEED, TRAIN, turbo(**small, target_confidence=0.95, seed=seed), time_mode="virtual"
     )
-    assert bare.stop_reason == bound.stop_reason == "target"
+    assert bound.stop_reason == "target"
     assert bound.time_to_target > bare.time_to_target
     assert bound.best_quality >= 0.5 and wilson_lower_bound(bound.best_quality, 40, 0.95) >= 0.5
-    assert wilson_lower_bound(bare.best_quality, 40, 0.95) < 0.5
     assert "lower 95% confidence bound" in gl.performance_report(bound.config)
 
 
@@ -477,3 +493,40 @@ def test_the_incumbent_gate_keeps_the_full_set_for_candidates_that_could_be_the_
     assert promoted > 5 and below == 0 and tied == 0
     promoted, below, tied = below_incumbent_promotions(tmp_path, gate=False)
     assert below > 0  # without the gate, children of outgrown parents take the full set
+
+
+def test_a_run_keeps_texts_only_where_a_reflection_may_read_them():
+    # Memory per candidate must not grow with the run: a pruned candidate keeps the texts of
+    # PRUNED_TEXTS evaluations, a completed one of TEXTS_KEPT, failures first (the scores of
+    # all), and no reflection is ever shown an example whose texts were dropped.
+    from gepa_lab.engine.candidate import Status
+    from gepa_lab.engine.mutation import PRUNED_TEXTS, TEXTS_KEPT
+    from gepa_lab.runs.virtual_time import run_virtual
+
+    provider = RecordingSim()
+    examples = synthetic_aime(150, seed=5)
+    cfg = gl.benchmark_overrides(gl.adaptive_config(150, "aggressive", 64), 64)
+    cfg = cfg.replace(target_quality=None, max_metric_calls=8000)
+    pipe = Pipeline(LLMAdapter(provider, TASK_MODEL, REFLECTION_MODEL), examples, cfg)
+    run_virtual(lambda: pipe.run([{"instruction": SEED}]))
+    cands = list(pipe.archive.candidates.values())
+    pruned = [c for c in cands if c.status is Status.PRUNED]
+    assert len(pruned) > 50
+    for c in pruned:
+        kept = [t for t in c.traces if t is not None and t.has_text]
+        failures = sum(t.score < 1 for t in c.traces if t is not None)
+        assert len(kept) <= PRUNED_TEXTS
+        assert sum(t.score < 1 for t in kept) == min(failures, PRUNED_TEXTS)
+    events = pipe.log.frame()
+    forced = set(events[events.event == "force"].candidate)  # pruned first: forgot some
+    capped = 0
+    for c in (c for c in cands if c.status is Status.COMPLETED and c.id not in forced):
+        failures = sum(t.score < 1 for t in c.traces)  # type: ignore[union-attr]
+        kept = [t for t in c.traces if t.has_text]  # type: ignore[union-attr]
+        kept_failures = sum(t.score < 1 for t in kept)
+        assert kept_failures == min(failures, TEXTS_KEPT) and len(kept) == TEXTS_KEPT
+        capped += failures > TEXTS_KEPT
+    assert capped >= 3  # failures beyond the cap were forgotten
+    assert len(provider.reflections) > 100
+    shown = [r for r in provider.reflections if "Response: " in r]
+    assert shown and not any(re.search(r"Response: \nFeedback: (\n|$)", r) for r in shown)

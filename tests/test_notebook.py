@@ -337,3 +337,28 @@ def test_your_task_names_a_bad_parameter_before_any_run(tmp_path):
             progress_bar=False,
         )
     assert "parameter metric='bleu' is invalid" in str(failure.value)
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize(
+    ("notebook", "bad", "message"),
+    [
+        ("explore", {"eval_concurency": 64}, "not one of this notebook's: did you mean 'eval_c"),
+        ("explore", {"eval_concurrency": -3}, "eval_concurrency=-3 is invalid: must be >= 1"),
+        ("explore", {"seed": "abc"}, "parameter seed='abc' is invalid: must be int, got str"),
+        ("sweep", {"workers": 0}, "parameter workers=0 is invalid: must be >= 1"),
+        ("sweep", {"seeds": 3}, "parameter seeds=3 is invalid: must be list, got int"),
+    ],
+)
+def test_explore_and_sweep_check_their_parameters_before_any_run(tmp_path, notebook, bad, message):
+    with pytest.raises(PapermillExecutionError) as failure:
+        pm.execute_notebook(
+            str(NOTEBOOK.parent / f"{notebook}.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            parameters={"interactive": False, **bad} if notebook == "explore" else bad,
+            cwd=str(tmp_path),
+            kernel_name="python3",
+            progress_bar=False,
+        )
+    assert failure.value.ename == "ValueError"
+    assert message in str(failure.value)

@@ -81,3 +81,29 @@ def test_refuses_ambiguous_or_incomparable_runs(runs):
         plot_quality_over_time([turbo, dataclasses.replace(gepa, time_mode="real")])
     with pytest.raises(ValueError, match="at least one"):
         comparison_table([])
+
+
+def test_the_event_log_gives_back_every_event_as_recorded():
+    # Typed columns inside; the frame shows None as missing and keeps the order.
+    import pandas as pd
+
+    from gepa_lab.runs.telemetry import EVENT_COLUMNS, EventLog
+
+    rows = [
+        (0.0, "mutation_start", None, 0, None, None),
+        (0.5, "eval_end", 3, 0, 2, 0.75),
+        (0.5, "prune", 12_345_678_901, 3, 0, 0.0),
+        (1.25, "stop", None, None, None, None),
+    ]
+    log = EventLog()
+    assert log.frame().empty and list(log.frame().columns) == list(EVENT_COLUMNS)
+    for row in rows:
+        log.add(*row)
+    frame = log.frame()
+    assert len(log) == 4 and list(frame.columns) == list(EVENT_COLUMNS)
+    got = [
+        tuple(None if pd.isna(v) else v for v in record)
+        for record in frame.itertuples(index=False, name=None)
+    ]
+    assert got == rows
+    assert str(frame.candidate.dtype) == "Int64" and frame.time.dtype == float

@@ -166,8 +166,23 @@ def test_resume_refuses_a_different_run_and_names_the_difference(tmp_path):
         run(budget=300, run_dir=tmp_path / "b", cache=tmp_path / "c.sqlite")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "state.json").write_text("{not json")
-    with pytest.raises(ValueError, match="cannot read"):
+    with pytest.raises(ValueError, match=r"cannot read .* no answer to rebuild .* new run"):
         run(budget=300, resume=tmp_path / "bad")
+
+
+def test_a_truncated_state_file_is_rebuilt_from_the_cache_and_the_log(tmp_path):
+    run(budget=500, run_dir=tmp_path / "r")
+    state = tmp_path / "r" / "state.json"
+    state.write_text(state.read_text()[:200])  # a write cut short (a full disk, a crash)
+    provider = SimProvider()
+    with pytest.warns(RuntimeWarning, match=r"cannot read .* rebuilt by replaying the \d+ ans"):
+        longer = run(budget=2500, resume=tmp_path / "r", provider=provider)
+    fresh = run(budget=2500)
+    assert longer.best_candidate == fresh.best_candidate
+    assert longer.metric_calls == fresh.metric_calls
+    assert longer.provider_stats["cache_hits"] > 0  # the short run's answers, not paid again
+    assert sum(provider.stats.calls.values()) < fresh.llm_calls
+    assert json.loads(state.read_text())["status"] == "finished"
 
 
 def test_a_run_directory_can_be_read_while_and_after_the_run(tmp_path):

@@ -175,27 +175,33 @@ def test_the_small_world_runs_over_the_simulated_http_server_too():
 def test_a_contender_is_a_parent_before_its_full_evaluation_ends():
     # Contenders (sent to the full set after beating the best on the last partial rung) get
     # children while their full evaluation runs: a full evaluation's latency off each step.
-    res = gl.optimize_sync(
-        SEED,
-        synthetic_aime(45, seed=0),
-        gl.Config().replace(target_quality=0.7, max_metric_calls=2000),
-        provider=SimProvider(reflection="deterministic"),
-        task_model=TASK_MODEL,
-        reflection_model=REFLECTION_MODEL,
-        time_mode="virtual",
-    )
-    ev, last = res.events, len(res.rung_sizes) - 1
-    promoted = ev[(ev.event == "promote") & (ev.rung == last - 1) & ev.parent.notna()]
-    sent = set(promoted.candidate)  # children only: a seed always goes on
-    ends = ev[(ev.event == "eval_end") & (ev.rung == last)]
-    done_at = dict(zip(ends.candidate, ends.time, strict=True))
-    starts = ev[ev.event == "mutation_start"]
-    early = [
-        s for s in starts.itertuples() if s.parent in sent and s.time < done_at.get(s.parent, 1e9)
-    ]
-    assert len(early) >= 4
-    # ... and most of those parents went on to be the best when they finished.
-    parents = {s.parent for s in early if s.parent in done_at}
-    bests = set(ev[ev.event == "new_best"].candidate)
-    assert len(parents & bests) > len(parents) / 2
-    assert res.stop_reason == "target"
+    early_parents = became_best = 0
+    for seed in (0, 1):
+        res = gl.optimize_sync(
+            SEED,
+            synthetic_aime(45, seed=0),
+            gl.Config().replace(target_quality=0.7, max_metric_calls=2000, seed=seed),
+            provider=SimProvider(reflection="deterministic"),
+            task_model=TASK_MODEL,
+            reflection_model=REFLECTION_MODEL,
+            time_mode="virtual",
+        )
+        ev, last = res.events, len(res.rung_sizes) - 1
+        promoted = ev[(ev.event == "promote") & (ev.rung == last - 1) & ev.parent.notna()]
+        sent = set(promoted.candidate)  # children only: a seed always goes on
+        ends = ev[(ev.event == "eval_end") & (ev.rung == last)]
+        done_at = dict(zip(ends.candidate, ends.time, strict=True))
+        starts = ev[ev.event == "mutation_start"]
+        early = [
+            s
+            for s in starts.itertuples()
+            if s.parent in sent and s.time < done_at.get(s.parent, 1e9)
+        ]
+        assert len(early) >= 4
+        assert res.stop_reason == "target"
+        parents = {s.parent for s in early if s.parent in done_at}
+        early_parents += len(parents)
+        became_best += len(parents & set(ev[ev.event == "new_best"].candidate))
+    # ... and many of those parents went on to be the best when they finished (about half,
+    # where a child of an ordinary parent rarely is).
+    assert became_best >= 0.4 * early_parents

@@ -14,8 +14,11 @@ takes about one call latency, so waiting for it costs little.
 
 from __future__ import annotations
 
+import bisect
+import hashlib
 import random
 from collections.abc import Sequence
+from itertools import accumulate
 
 from .candidate import Candidate, Status
 from .merge import common_ancestor
@@ -28,20 +31,39 @@ def evidence_score(cand: Candidate, positions: Sequence[int]) -> float:
     return (hits + 1.0) / (len(positions) + 4.0)
 
 
+def covers(mask: int, owner: int, other: int, other_owner: int) -> bool:
+    """Whether ``owner``'s set of examples held (a bit mask) dominates ``other_owner``'s: it
+    contains it, and is larger or, when equal, belongs to the earlier candidate."""
+    return other & ~mask == 0 and (mask != other or owner < other_owner)
+
+
+def pair_of(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
+REDRAWS = 8  # draws of a parent that may land on resting front members before a full pass
+
+
 class Archive:
     def __init__(self, n_examples: int, perfect_score: float = 1.0) -> None:
         self.n_examples = n_examples
         self.perfect_score = perfect_score  # a score this high solves an example
         self.candidates: dict[int, Candidate] = {}
-        self._texts: set[str] = set()
+        self._texts: set[bytes] = set()
         self.completed: list[Candidate] = []  # scored on every example
         # Per example: the best score among completed candidates and who holds it; per
-        # candidate: the examples it holds, as a bit mask. Kept up to date on each completion,
-        # so the front costs O(examples) per completion instead of a full rescan.
+        # candidate: the examples it holds, as a bit mask, and the candidates holding each
+        # mask. The front's members are kept up to date on each completion (see _refront), so
+        # a completion costs O(examples + front) instead of a rescan of every pair.
         self._top = [0.0] * n_examples
-        self._holders: list[set[int]] = [set() for _ in range(n_examples)]
+        self._holders: list[list[int]] = [[] for _ in range(n_examples)]
         self._wins: dict[int, int] = {}
+        self._by_mask: dict[int, set[int]] = {}
+        self._members: set[int] = set()
         self._front: dict[int, int] | None = {}  # id -> examples it is best on (None = stale)
+        self._failing: set[int] = set()  # completed candidates with a failure to reflect on
+        # Front members with a failure, and their cumulative weights (None = stale).
+        self._pool: tuple[list[int], list[int]] | None = None
         self.resting: set[int] = set()
         # Candidates on their way through the full set after beating the best on the last
         # partial rung: most become the next best, so they may be parents before they finish.
@@ -54,8 +76,10 @@ class Archive:
         return len(self.candidates)
 
     @staticmethod
-    def text_key(components: dict[str, str]) -> str:
-        return "\x1e".join(f"{k}\x1f{v}" for k, v in components.items())
+    def text_key(components: dict[str, str]) -> bytes:
+        """A digest of the texts (a candidate's texts are kept once, in the candidate)."""
+        text = "\x1e".join(f"{k}\x1f{v}" for k, v in components.items())
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
     def is_new(self, components: dict[str, str]) -> bool:
         return self.text_key(components) not in self._texts
@@ -73,7 +97,6 @@ class Archive:
         self.contenders.discard(cand.id)
         self.completed.append(cand)
         self._hold(cand)
-        self._front = None
         self.resting.clear()  # the front changed: every member has new company to learn from
         quality = cand.mean_score(self.n_examples)
         if quality > self.best_quality:
@@ -96,44 +119,76 @@ class Archive:
         """Update who is best on each example with a newly completed candidate."""
         wins = self._wins
         mine = 0
+        shrunk: dict[int, int] = {}  # holders that lost examples to it -> their old masks
         for pos in range(self.n_examples):
             score = cand.traces[pos].score  # type: ignore[union-attr]
             top = self._top[pos]
             if score > top:
                 bit = 1 << pos
                 for other in self._holders[pos]:
+                    shrunk.setdefault(other, wins[other])
                     wins[other] &= ~bit
-                self._top[pos], self._holders[pos] = score, {cand.id}
+                self._top[pos], self._holders[pos] = score, [cand.id]
                 mine |= bit
             elif score == top and score > 0:
-                self._holders[pos].add(cand.id)
+                self._holders[pos].append(cand.id)
                 mine |= 1 << pos
+        if self._has_failure(cand):  # before it counts as completed there
+            self._failing.add(cand.id)
         wins[cand.id] = mine
+        self._refront(cand.id, shrunk)
+
+    def _refront(self, new: int, shrunk: dict[int, int]) -> None:
+        """Bring the front's members up to date after ``new`` completed and took examples
+        from the holders in ``shrunk``.
+
+        A member is a candidate holding some example whose mask no other covers: none holds
+        a strict superset, and none with a smaller id holds the same set (ties keep the
+        earlier one). Only three kinds of candidate can change status: the newcomer; a member
+        whose mask the newcomer covers; and, as the holders in ``shrunk`` lose the same
+        examples everybody holding them lost, a holder itself or a candidate whose mask now
+        equals a holder's (what dominated it is now its equal). Everyone else keeps their
+        status, so only those are judged, in the full rescan's order."""
+        wins, by_mask, members = self._wins, self._by_mask, self._members
+        for i, old in shrunk.items():
+            same = by_mask[old]
+            same.discard(i)
+            if not same:
+                del by_mask[old]
+        for i in (new, *shrunk):
+            if wins[i]:
+                by_mask.setdefault(wins[i], set()).add(i)
+        if wins[new]:
+            members -= {i for i in members if covers(wins[new], new, wins[i], i)}
+        judged = {new, *shrunk}
+        for i in shrunk:
+            judged |= by_mask.get(wins[i], set())
+        members -= judged
+        for i in sorted(judged, key=lambda i: (-wins[i].bit_count(), i)):
+            mask = wins[i]
+            if mask and not any(covers(wins[k], k, mask, i) for k in members):
+                members.add(i)
+        self._front = self._pool = None
 
     def pareto_front(self) -> dict[int, int]:
-        """Non-dominated completed candidates -> number of examples each is best on.
+        """Non-dominated completed candidates -> number of examples each is best on, the
+        most first (ties: the earlier candidate first).
 
         Examples nobody solves are skipped: they say nothing about who is better. If nobody
         solves anything yet, every completed candidate is on the front with weight 1."""
-        if self._front is not None:
-            return self._front
-        wins = {i: w for i, w in self._wins.items() if w}
-        if not wins:
-            self._front = {c.id: 1 for c in self.completed}
-            return self._front
-        # Drop a candidate whose wins are a subset of another's (ties: keep the earlier one).
-        counts = {i: w.bit_count() for i, w in wins.items()}
-        kept: list[int] = []
-        for i in sorted(wins, key=lambda i: (-counts[i], i)):
-            if not any(wins[i] & ~wins[k] == 0 for k in kept):
-                kept.append(i)
-        self._front = {i: counts[i] for i in kept}
+        if self._front is None:
+            if self._members:
+                counts = {i: self._wins[i].bit_count() for i in self._members}
+                self._front = {i: counts[i] for i in sorted(counts, key=lambda i: (-counts[i], i))}
+            else:
+                self._front = {c.id: 1 for c in self.completed}
         return self._front
 
     def select_parent(self, rng: random.Random, breadth: int = 0) -> Candidate | None:
         """A parent to reflect on, or None if no candidate is eligible now.
 
-        Eligible: not resting and with a failure to reflect on. From the Pareto front and the
+        Eligible: not resting and with a failure to reflect on (one whose texts it kept, see
+        Candidate.forget_texts). From the Pareto front and the
         contenders when any candidate has completed the full set; before that, from the
         candidates furthest up the ladder (so the first mutations need not wait for the seed's
         full evaluation). A contender weighs as much as the heaviest front member: it beat the
@@ -150,14 +205,7 @@ class Archive:
                 if c.rung >= 0 and c.id not in self.resting and self._has_failure(c)
             ]
         elif self.completed:
-            front = self.pareto_front()
-            heaviest = max(front.values(), default=1)
-            weights = {**front, **dict.fromkeys(self.contenders, heaviest)}
-            pool = [
-                (self.candidates[i], w)
-                for i, w in weights.items()
-                if i not in self.resting and self._has_failure(self.candidates[i])
-            ]
+            return self._from_front(rng)
         else:
             alive = [
                 c
@@ -173,32 +221,74 @@ class Archive:
             return None
         return rng.choices([c for c, _ in pool], weights=[w for _, w in pool])[0]
 
+    def _from_front(self, rng: random.Random) -> Candidate | None:
+        """A parent from the front and the contenders (see select_parent).
+
+        This runs at every reflection, and the front holds thousands in a long run: the
+        front's cumulative weights are kept until the front changes, and a draw that lands on
+        a resting member is drawn again (the same distribution as drawing among the others),
+        with a full pass only when most rest."""
+        front = self.pareto_front()
+        if self._pool is None:
+            members = [i for i in front if i in self._failing]
+            self._pool = (members, list(accumulate(front[i] for i in members)))
+        members, cumulative = self._pool
+        heaviest = next(iter(front.values()), 1)  # the front is ordered by weight
+        extra = [
+            i
+            for i in self.contenders
+            if i not in self.resting and self._has_failure(self.candidates[i])
+        ]
+        in_front = cumulative[-1] if cumulative else 0
+        total = in_front + heaviest * len(extra)
+        for _ in range(REDRAWS if total else 0):
+            x = rng.random() * total
+            if x >= in_front:
+                return self.candidates[extra[min(int((x - in_front) // heaviest), len(extra) - 1)]]
+            chosen = members[bisect.bisect_right(cumulative, x)]
+            if chosen not in self.resting:
+                return self.candidates[chosen]
+        pool = [(i, front[i]) for i in members if i not in self.resting]
+        pool += [(i, heaviest) for i in extra]
+        if not pool:
+            return None
+        return self.candidates[rng.choices([i for i, _ in pool], [w for _, w in pool])[0]]
+
     def merge_partner(
         self, cand: Candidate, rng: random.Random
     ) -> tuple[Candidate, Candidate] | None:
         """A front member to merge ``cand`` with, and their common ancestor; each pair once.
 
         Both must be on the front: each is best on some examples the other is not, which is
-        what a merge can combine."""
+        what a merge can combine. The partner is drawn by weight among the members that share
+        an ancestor with ``cand``: a draw without one is left out and drawn again, which gives
+        the odds of checking every member first, and a long run's front holds thousands."""
         front = self.pareto_front()
         if cand.id not in front:
             return None
-        options = []
+        ids, weights = [], []
         for other_id, weight in front.items():
-            pair = (min(cand.id, other_id), max(cand.id, other_id))
-            if other_id == cand.id or pair in self._merged_pairs:
-                continue
-            ancestor = common_ancestor(self.candidates, cand, self.candidates[other_id])
+            if other_id != cand.id and pair_of(cand.id, other_id) not in self._merged_pairs:
+                ids.append(other_id)
+                weights.append(weight)
+        line = set(self.lineage(cand.id))
+        while ids:
+            k = rng.choices(range(len(ids)), weights)[0]
+            other = self.candidates[ids[k]]
+            self._merged_pairs.add(pair_of(cand.id, other.id))  # lineages never change
+            ancestor = common_ancestor(self.candidates, cand, other, line)
             if ancestor is not None:
-                options.append((other_id, ancestor, weight, pair))
-        if not options:
-            return None
-        other_id, ancestor, _, pair = rng.choices(options, weights=[o[2] for o in options])[0]
-        self._merged_pairs.add(pair)
-        return self.candidates[other_id], ancestor
+                return other, ancestor
+            del ids[k], weights[k]
+        return None
 
     def _has_failure(self, cand: Candidate) -> bool:
-        return any(t is not None and t.score < self.perfect_score for t in cand.traces)
+        """Whether ``cand`` failed an example whose texts it kept (see
+        Candidate.forget_texts): only those can be shown to a reflection."""
+        if cand.id in self._wins:  # completed: its results are final, checked once
+            return cand.id in self._failing
+        perfect = self.perfect_score
+        return any(t is not None and t.score < perfect and t.has_text for t in cand.traces)
 
     def lineage(self, cand_id: int) -> list[int]:
         """Ids from the seed down to ``cand_id``."""

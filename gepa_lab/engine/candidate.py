@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +16,22 @@ class Trace:
     output: str
     feedback: str
     failed_call: bool = False  # the LLM call itself failed (error text in feedback)
+
+    @property
+    def has_text(self) -> bool:
+        """Whether a reflection can be shown it (see Candidate.forget_texts)."""
+        return not isinstance(self, ScoreOnly)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreOnly(Trace):
+    """What a candidate keeps of an evaluation no reflection will be shown: its score."""
+
+
+@lru_cache(maxsize=1024)
+def score_only(score: float) -> ScoreOnly:
+    """One shared ScoreOnly per score (most metrics give few distinct scores)."""
+    return ScoreOnly(score, "", "")
 
 
 class Status(StrEnum):
@@ -64,6 +81,15 @@ class Candidate:
     def mean_over(self, positions: Sequence[int]) -> float:
         """Mean score on ``positions`` (all must be evaluated)."""
         return sum(self.traces[p].score for p in positions) / len(positions)  # type: ignore[union-attr]
+
+    def forget_texts(self, keep: Collection[int]) -> None:
+        """Drop the outputs and feedback of every evaluation outside ``keep``, keeping the
+        scores. Texts are only ever read by reflection, and a run makes tens of thousands of
+        candidates: those no reflection will read them for are what memory would grow with."""
+        traces = self.traces
+        for p, t in enumerate(traces):
+            if t is not None and t.has_text and p not in keep:
+                traces[p] = score_only(t.score)
 
     def rung_positions(self, rung: int, sizes: Sequence[int]) -> Sequence[int]:
         """The positions its score on ``rung`` is measured on."""

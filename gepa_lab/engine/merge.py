@@ -18,12 +18,16 @@ from .candidate import Candidate
 
 
 def common_ancestor(
-    candidates: dict[int, Candidate], a: Candidate, b: Candidate
+    candidates: dict[int, Candidate],
+    a: Candidate,
+    b: Candidate,
+    a_line: set[int] | None = None,
 ) -> Candidate | None:
     """The nearest candidate both descend from, or None if either descends from the other or
-    they share no ancestor (two seeds)."""
-    seen: set[int] = set()
-    cur: int | None = a.id
+    they share no ancestor (two seeds). ``a_line``, ``a`` and its ancestors' ids, saves the
+    walk up from ``a`` when ``a`` is paired with many."""
+    seen = a_line if a_line is not None else set()
+    cur: int | None = None if a_line is not None else a.id
     while cur is not None:
         seen.add(cur)
         cur = candidates[cur].parent_id

@@ -25,6 +25,15 @@ TEMPERATURE_STEP = 0.25
 # Children started at once for a new contender (see Archive.contenders), past the candidate
 # cap: it is the likely next best, and the cap is full of children of parents it outgrew.
 FRESH_CHILDREN = 2
+# Evaluations whose texts a completed candidate keeps (see kept_texts): a reflection shows a
+# window of at most reflection_minibatch_size + MORE_EXAMPLES examples, failures first, and a
+# parent is reflected on a few times before its children replace it. On a training set this
+# small or smaller nothing is forgotten (with fewer, reflections on small sets got worse).
+TEXTS_KEPT = 48
+# ... and a pruned one, enough for one reflection's window: it is a parent again only if the
+# ladder promotes it after all, or when escalation widens the parent pool to every candidate
+# (see Archive.select_parent). With 4, the deterministic noisy world reached its target less.
+PRUNED_TEXTS = 12
 
 
 def window(order: Sequence[int], turn: int, k: int) -> list[int]:
@@ -159,11 +168,12 @@ class MutationPolicy:
 
         Shown: ``reflection_minibatch_size`` (plus the escalation level) of the parent's
         examples, failures first, filled up with successes when failures are fewer, and one
-        success more once its reflections have repeated. Each list is walked in a fixed
-        shuffled order per parent, a window further at each turn, so successive requests for
-        one parent show different examples (GEPA varies its minibatches over the training set
-        for the same reason): a deterministic reflection model would otherwise be asked the
-        same thing again and again.
+        success more once its reflections have repeated; of those whose texts it kept (see
+        kept_texts). Each list is walked in a fixed shuffled order per parent, a window
+        further at each turn, so successive requests for one parent show different examples
+        (GEPA varies its minibatches over the training set for the same reason): a
+        deterministic reflection model would otherwise be asked the same thing again and
+        again.
 
         The probe is the child's first rung: every shown example (the minibatch the child was
         made from, as in GEPA's acceptance test), then more of the parent's failures up to the
@@ -173,9 +183,9 @@ class MutationPolicy:
         k = self.cfg.reflection_minibatch_size + min(self.escalation, MORE_EXAMPLES)
         failed, passed = self.outcomes(parent)
         rng = random.Random(f"{self.cfg.seed}/shown/{parent.id}")
-        shown_failed = self._fair_window(failed, rng, turn, k)
-        extra = k - len(shown_failed) + (parent.duplicates > 0)
-        shown = shown_failed + self._fair_window(passed, rng, turn, extra)
+        shown_failed = self._fair_window(self.with_text(parent, failed), rng, turn, k)
+        extra = k - min(len(failed), k) + (parent.duplicates > 0)
+        shown = shown_failed + self._fair_window(self.with_text(parent, passed), rng, turn, extra)
         if len(self.sizes) == 1:
             return shown, ()
         rest = [p for p in failed if p not in shown_failed]
@@ -216,15 +226,32 @@ class MutationPolicy:
         fair = self.sizes[-2] if len(self.sizes) > 1 else 0
         return [p for p in positions if p >= fair], [p for p in positions if p < fair]
 
-    def pick(self, positions: list[int], k: int) -> list[int]:
-        """Up to ``k`` of ``positions`` at random, outside every partial rung's prefix when
-        possible: those prefixes are shared tests, and a child made to fix an example there
-        would pass them unfairly."""
+    def pick(self, positions: list[int], k: int, rng: random.Random | None = None) -> list[int]:
+        """Up to ``k`` of ``positions`` at random (from ``rng``, else the population's
+        stream), outside every partial rung's prefix when possible: those prefixes are shared
+        tests, and a child made to fix an example there would pass them unfairly."""
+        rng = rng or self.rng
         outside, inside = self.outside_first(positions)
-        picked = self.rng.sample(outside, min(k, len(outside)))
+        picked = rng.sample(outside, min(k, len(outside)))
         if len(picked) < k:
-            picked += self.rng.sample(inside, min(k - len(picked), len(inside)))
+            picked += rng.sample(inside, min(k - len(picked), len(inside)))
         return picked
+
+    def kept_texts(self, cand: Candidate, n: int) -> set[int]:
+        """The ``n`` evaluations whose texts a candidate out of the race keeps for reflection
+        (Candidate.forget_texts; TEXTS_KEPT once completed, PRUNED_TEXTS once pruned):
+        failures first, then successes, each drawn as a probe's examples are, from a stream
+        of its own (the population's is not spent)."""
+        failed, passed = self.outcomes(cand)
+        rng = random.Random(f"{self.cfg.seed}/texts/{cand.id}")
+        failures = self.pick(self.with_text(cand, failed), n, rng)
+        successes = self.pick(self.with_text(cand, passed), n - len(failures), rng)
+        return {*failures, *successes}
+
+    @staticmethod
+    def with_text(cand: Candidate, positions: list[int]) -> list[int]:
+        """Those of ``positions`` whose output and feedback ``cand`` still has."""
+        return [p for p in positions if cand.traces[p].has_text]  # type: ignore[union-attr]
 
     def should_rest(self, parent: Candidate) -> bool:
         """Record a reflection on ``parent`` that reproduced a known text (it cost a call and

@@ -37,7 +37,14 @@ from .candidate import Candidate, Status, Trace
 from .judge import PruningWatch, bars
 from .ladder import Decision, Ladder
 from .merge import merge_components
-from .mutation import FRESH_CHILDREN, MORE_EXAMPLES, MutationPolicy, Plan
+from .mutation import (
+    FRESH_CHILDREN,
+    MORE_EXAMPLES,
+    PRUNED_TEXTS,
+    TEXTS_KEPT,
+    MutationPolicy,
+    Plan,
+)
 from .queue import Job, JobQueue, promise
 
 MIN_COHORT = 4  # results on a rung judged before its cohort cut applies (see Ladder)
@@ -384,6 +391,7 @@ class Pipeline:
             self.bandit.update(strategy, score > parent.mean_score(n) + 1e-12)
         if self.archive.rung_finished(cand, full=True):
             self._new_best(t, cand, cand.parent_id, score)
+        cand.forget_texts(self.mutation.kept_texts(cand, TEXTS_KEPT))
         if self.cfg.use_merge:
             self._maybe_merge(cand, n, t)
         if self.on_completed is not None:
@@ -476,6 +484,7 @@ class Pipeline:
             if decision.reason == "parent":
                 self.counts["pruned_parent"][rung] += 1
             self.cands_in_flight -= 1
+            cand.forget_texts(self.mutation.kept_texts(cand, PRUNED_TEXTS))
             self.log.add(t, "prune", cand.id, cand.parent_id, rung, score)
         self._watch_pruning(decision.promote or bool(decision.forced), decision.reason, t)
         for forced_id, forced_rung in decision.forced:

@@ -15,7 +15,9 @@ is replayed from the cache in its recorded order, so it pays nothing for what wa
 answered and goes on exactly where it stopped. Only the budgets and the target may change on
 resume (raise ``max_metric_calls`` to extend a finished run); anything else would make a
 different run, and is refused with the field named. A directory holds one run at a time: a
-second run on it, in this process or another, fails at once (:class:`RunDirBusy`).
+second run on it, in this process or another, fails at once (:class:`RunDirBusy`). A
+``state.json`` that cannot be read (a write cut short) is rebuilt by the replay, with a
+warning that the run could not be checked against it.
 """
 
 from __future__ import annotations
@@ -153,7 +155,7 @@ class RunDir:
         try:
             state = json.loads(self.state_path.read_text())
         except (OSError, ValueError) as exc:
-            raise ValueError(f"cannot read {self.state_path}: {exc}") from None
+            raise DamagedState(f"cannot read {self.state_path} ({exc})") from None
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise ValueError(f"{self.state_path} is not a gepa_lab run state ({FORMAT})")
         missing = [k for k in STATE_KEYS if k not in state]
@@ -230,6 +232,11 @@ def snapshot(pipeline: Pipeline) -> dict[str, Any]:
     }
 
 
+class DamagedState(ValueError):
+    """state.json cannot be read (a truncated write, a full disk): the run itself is in the
+    cache and the completion log, and a resume rebuilds it from them."""
+
+
 @dataclass
 class Persisted:
     """A run directory wired into one run: the completion log, the replay gate, the saves."""
@@ -239,6 +246,7 @@ class Persisted:
     order: list[str]  # the recorded completion order to replay (empty for a new run)
     log: CompletionLog | None = None
     gate: ReplayGate | None = None
+    rebuilt: str | None = None  # why state.json is being rebuilt, if it is
 
     def open(
         self, time_mode: str, cache: EvalCache
@@ -248,11 +256,11 @@ class Persisted:
         order already); and a warning when the cache lacks recorded answers (those calls
         are paid again, sent at once and delivered in their turn: see RunClient)."""
         self.log = CompletionLog(self.dir.log_path)
-        warning = None
+        warning = self.rebuilt
         recorded = set(self.order)
         lost = len(recorded - cache.known(self.order)) if recorded else 0
         if lost:
-            warning = (
+            warning = (f"{warning}; " if warning else "") + (
                 f"resuming {self.dir.path} without {lost} of the {len(recorded)} answers it "
                 f"recorded (the last batch before a kill, or a deleted "
                 f"{self.dir.cache_path.name}): they are paid for again, and with a model that "
@@ -310,10 +318,29 @@ def open_run_dir(
     if run_dir is not None:
         return Persisted(RunDir.new(run_dir), ident, [])
     existing = RunDir.existing(resume)  # type: ignore[arg-type]
+    rebuilt = None
     try:
-        existing.check_same_run(existing.load(), ident)
+        try:
+            saved: dict[str, Any] | None = existing.load()
+        except DamagedState as damage:
+            saved, rebuilt = None, str(damage)
         order = CompletionLog(existing.log_path).read()
+        if saved is not None:
+            existing.check_same_run(saved, ident)
+        elif not order:
+            raise DamagedState(
+                f"{rebuilt}, and {existing.log_path} records no answer to rebuild the run "
+                f"from: start a new run in another directory (run_dir=) with "
+                f"cache={str(existing.cache_path)!r} to reuse the answers it holds"
+            )
+        else:
+            rebuilt += (
+                f": the run is rebuilt by replaying the {len(order)} answers "
+                f"{existing.log_path.name} recorded, with the seeds, data and Config given "
+                "now (they cannot be checked against the saved run's), and state.json is "
+                "written anew"
+            )
     except BaseException:
         existing.unlock()
         raise
-    return Persisted(existing, ident, order)
+    return Persisted(existing, ident, order, rebuilt=rebuilt)

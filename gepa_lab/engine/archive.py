@@ -119,9 +119,13 @@ class Archive:
         """Update who is best on each example with a newly completed candidate."""
         wins = self._wins
         mine = 0
+        failing = False  # a failure to reflect on (see _has_failure), found on the way
         shrunk: dict[int, int] = {}  # holders that lost examples to it -> their old masks
         for pos in range(self.n_examples):
-            score = cand.traces[pos].score  # type: ignore[union-attr]
+            trace = cand.traces[pos]
+            score = trace.score  # type: ignore[union-attr]
+            if score < self.perfect_score and trace.has_text:  # type: ignore[union-attr]
+                failing = True
             top = self._top[pos]
             if score > top:
                 bit = 1 << pos
@@ -133,7 +137,7 @@ class Archive:
             elif score == top and score > 0:
                 self._holders[pos].append(cand.id)
                 mine |= 1 << pos
-        if self._has_failure(cand):  # before it counts as completed there
+        if failing:
             self._failing.add(cand.id)
         wins[cand.id] = mine
         self._refront(cand.id, shrunk)

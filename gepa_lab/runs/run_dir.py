@@ -323,19 +323,19 @@ def open_run_dir(
         try:
             saved: dict[str, Any] | None = existing.load()
         except DamagedState as damage:
-            saved, rebuilt = None, str(damage)
+            saved, damaged = None, str(damage)
         order = CompletionLog(existing.log_path).read()
         if saved is not None:
             existing.check_same_run(saved, ident)
         elif not order:
             raise DamagedState(
-                f"{rebuilt}, and {existing.log_path} records no answer to rebuild the run "
+                f"{damaged}, and {existing.log_path} records no answer to rebuild the run "
                 f"from: start a new run in another directory (run_dir=) with "
                 f"cache={str(existing.cache_path)!r} to reuse the answers it holds"
             )
         else:
-            rebuilt += (
-                f": the run is rebuilt by replaying the {len(order)} answers "
+            rebuilt = (
+                f"{damaged}: the run is rebuilt by replaying the {len(order)} answers "
                 f"{existing.log_path.name} recorded, with the seeds, data and Config given "
                 "now (they cannot be checked against the saved run's), and state.json is "
                 "written anew"

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_ai
 from gepa_lab.sim.faults import Faults
 from gepa_lab.sim.provider import JUDGE_MODEL
 from gepa_lab.sim.rate_limits import RateLimits
+from gepa_lab.sim.schedule import follow, parse
 from gepa_lab.sim.server import ServerConfig, SimServer, free_port, serve
 
 SEED = "You are a helpful assistant. Solve the math problem."
@@ -69,6 +71,58 @@ def test_rate_limit_answers_429_with_retry_after():
     assert codes == [200, 200, 200, 429, 429]
     assert retry is not None and 1 <= int(retry) <= 60
     assert stats["statuses"] == {"200": 3, "429": 2} and stats["in_flight"] == 0
+
+
+def test_a_schedule_changes_faults_and_the_key_on_cue_and_every_request_is_recorded(tmp_path):
+    # A 5xx burst, then a revoked key, then the server's own settings again; the record has a
+    # line per request, and identical bodies share a digest (how a soak counts duplicates).
+    phases = parse(
+        '[{"at": 0.3, "for": 0.4, "p_5xx": 1.0}, {"at": 0.8, "for": 0.3, "api_key": "gone"}]'
+    )
+    server = SimServer(SimProvider(time_scale=0), record=tmp_path / "record")
+
+    async def main():
+        codes = []
+        async with serve(server) as url, aiohttp.ClientSession() as s:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            schedule = asyncio.ensure_future(follow(server.config, phases, server.reconfigure))
+            body = {"model": TASK_MODEL, "messages": [{"role": "user", "content": "x"}]}
+            for moment in (0.1, 0.5, 0.9, 1.3):
+                await asyncio.sleep(started + moment - loop.time())
+                async with s.post(f"{url}/chat/completions", json=body) as r:
+                    codes.append(r.status)
+            await schedule  # done: the last phase is over
+        return codes
+
+    codes = asyncio.run(main())
+    assert codes[0] == 200 and codes[1] in (500, 502, 503) and codes[2:] == [401, 200]
+    lines = [line.split() for line in (tmp_path / "record").read_text().splitlines()]
+    assert [int(fields[1]) for fields in lines] == codes
+    assert [fields[2] for fields in lines] == [TASK_MODEL, TASK_MODEL, "-", TASK_MODEL]
+    assert lines[0][3] == lines[1][3] == lines[3][3]  # the same request, the same digest
+    assert [fields[4] for fields in lines] == ["-", "5xx", "-", "-"]
+
+
+def test_a_bad_schedule_is_refused_naming_the_phase_and_field():
+    for text, expected in (
+        ('[{"at": 1, "for": 2, "p_5xx": 1.5}]', "phase 0: Faults.p_5xx=1.5"),
+        ('[{"at": 1, "for": 2}, {"at": -1, "for": 2}]', "phase 1: at=-1"),
+        ('[{"at": 1, "for": 2, "p_50x": 0.1}]', "unknown field 'p_50x'"),
+        ('[{"at": 1, "for": 2, "rpm": 0}]', "requests_per_minute=0"),
+        ("[{oops", "schedule is not JSON"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            parse(text)
+    with pytest.raises(ValueError, match=r"no-such-file.*cannot be read"):
+        parse("no-such-file.json")
+    bad = subprocess.run(
+        [sys.executable, "-m", "gepa_lab.sim", "serve", "--schedule", '[{"at": "soon"}]'],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "phase 0: at='soon'" in bad.stderr
 
 
 def test_optimization_survives_injected_faults_and_accounts_for_every_call():

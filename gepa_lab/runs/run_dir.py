@@ -247,6 +247,7 @@ class Persisted:
     log: CompletionLog | None = None
     gate: ReplayGate | None = None
     rebuilt: str | None = None  # why state.json is being rebuilt, if it is
+    cache: EvalCache | None = None
 
     def open(
         self, time_mode: str, cache: EvalCache
@@ -255,7 +256,7 @@ class Persisted:
         recorded order (on a virtual clock cache hits replay their latency, which repeats the
         order already); and a warning when the cache lacks recorded answers (those calls
         are paid again, sent at once and delivered in their turn: see RunClient)."""
-        self.log = CompletionLog(self.dir.log_path)
+        self.log, self.cache = CompletionLog(self.dir.log_path), cache
         warning = self.rebuilt
         recorded = set(self.order)
         lost = len(recorded - cache.known(self.order)) if recorded else 0
@@ -274,6 +275,8 @@ class Persisted:
         """At most every ``save_every`` seconds while running, and once at the end."""
         if status == "running" and not self.dir.due():
             return
+        if self.cache is not None:
+            self.cache.flush()  # the answers first: a kill between leaves none recorded unkept
         if self.log is not None:
             self.log.flush()
         if status == "running" and self.gate is not None and self.gate.replaying:

@@ -9,6 +9,7 @@ from .faults import Faults
 from .latency import Latency
 from .provider import REFLECTION_MODES, SimProvider
 from .rate_limits import RateLimits
+from .schedule import Phase, follow, parse
 from .server import ServerConfig, SimServer, serve
 from .task_model import LANDSCAPES
 
@@ -51,8 +52,21 @@ def main(argv: list[str] | None = None) -> None:
         default="skills",
         help="noisy: scores depend mostly on the instruction's exact wording",
     )
+    s.add_argument(
+        "--schedule",
+        default=None,
+        help="phases that change faults, limits or the key on cue: a JSON list like "
+        '\'[{"at": 10, "for": 8, "p_5xx": 0.3}]\' or a file holding one (gepa_lab/sim/schedule.py)',
+    )
+    s.add_argument(
+        "--record",
+        default=None,
+        metavar="PATH",
+        help="append a line per chat request to PATH: time, status, model, digest of the body",
+    )
     args = ap.parse_args(argv)
     try:
+        phases = parse(args.schedule) if args.schedule is not None else []
         config = ServerConfig(
             RateLimits(args.rpm, args.tpm, args.burst_seconds),
             Faults(args.p_5xx, args.p_timeout, args.p_malformed, args.p_truncated),
@@ -66,12 +80,15 @@ def main(argv: list[str] | None = None) -> None:
         )
     except ValueError as exc:
         ap.error(str(exc))
-    asyncio.run(_serve_forever(SimServer(provider, config), args.host, args.port))
+    server = SimServer(provider, config, record=args.record)
+    asyncio.run(_serve_forever(server, args.host, args.port, phases))
 
 
-async def _serve_forever(server: SimServer, host: str, port: int) -> None:
+async def _serve_forever(server: SimServer, host: str, port: int, phases: list[Phase]) -> None:
     async with serve(server, host, port) as url:
         print(f"simulated world (SIMULATED answers) at {url}  (Ctrl-C to stop)", flush=True)
+        if phases:
+            await follow(server.config, phases, server.reconfigure)
         await asyncio.Event().wait()
 
 

@@ -32,15 +32,18 @@ class SimServerProcess:
     """``with SimServerProcess(time_scale=0.5) as base_url:`` serves the simulated world on a free
     loopback port (``python -m gepa_lab.sim serve``) until the block ends.
 
-    ``args`` are more ``serve`` options (``["--rpm", "600"]``).
+    ``args`` are more ``serve`` options (``["--rpm", "600"]``); ``port`` fixes the port (a
+    server started again on it is the same endpoint to its clients).
     """
 
-    def __init__(self, time_scale: float = 1.0, args: list[str] | None = None) -> None:
+    def __init__(
+        self, time_scale: float = 1.0, args: list[str] | None = None, port: int = 0
+    ) -> None:
         if not time_scale > 0:
             raise ValueError(f"time_scale={time_scale!r} is invalid: must be > 0")
         self.time_scale = time_scale
         self.args = list(args or [])
-        self.port = 0
+        self.port = port
         self._proc: subprocess.Popen[str] | None = None
 
     @property
@@ -48,7 +51,7 @@ class SimServerProcess:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def __enter__(self) -> str:
-        self.port = free_port()
+        self.port = self.port or free_port()
         cmd = [
             sys.executable,
             "-m",
@@ -82,9 +85,17 @@ class SimServerProcess:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.stop(kill=False)
+
+    def stop(self, kill: bool = False) -> None:
+        """End the server; ``kill``: at once (SIGKILL), the way an endpoint dies."""
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        stop_process(proc, timeout=5.0)
+        if kill:
+            proc.kill()
+            proc.wait(timeout=10.0)
+        else:
+            stop_process(proc, timeout=5.0)
         if proc.stdout is not None:
             proc.stdout.close()

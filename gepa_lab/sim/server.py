@@ -13,8 +13,10 @@ Start it with ``python -m gepa_lab.sim serve --port 8000`` or, from code and tes
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import math
+import os
 import random
 import socket
 import time
@@ -84,13 +86,24 @@ class ServerStats:
 
 
 class SimServer:
-    def __init__(self, provider: SimProvider | None = None, config: ServerConfig | None = None):
+    """``record``: a file that gets a line per chat request, ``<unix time> <status> <model>
+    <digest of the body> <fault or ->``, written as it is answered (a killed server loses
+    none): what a soak test counts requests answered twice by."""
+
+    def __init__(
+        self,
+        provider: SimProvider | None = None,
+        config: ServerConfig | None = None,
+        record: str | os.PathLike[str] | None = None,
+    ):
         self.provider = provider or SimProvider()
-        self.config = config or ServerConfig()
         self.stats = ServerStats()
-        self._rng = random.Random(self.config.seed)
-        self._buckets = Buckets(self.config.limits, time.monotonic())
-        self._draw = FaultDraw(self.config.faults, self.config.seed)
+        config = config or ServerConfig()
+        self._rng = random.Random(config.seed)
+        self.reconfigure(config)
+        self._record = (
+            None if record is None else os.open(record, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        )
         self.app = web.Application()
         self.app.add_routes(
             [
@@ -99,6 +112,17 @@ class SimServer:
                 web.get("/stats", self._stats),
             ]
         )
+
+    def reconfigure(self, config: ServerConfig) -> None:
+        """Serve from now on with ``config``'s limits (full buckets), faults and key."""
+        self.config = config
+        self._buckets = Buckets(config.limits, time.monotonic())
+        self._draw = FaultDraw(config.faults, config.seed)
+
+    def close(self) -> None:
+        if self._record is not None:
+            os.close(self._record)
+            self._record = None
 
     async def _models(self, request: web.Request) -> web.Response:
         if (denied := self._auth(request)) is not None:
@@ -119,14 +143,21 @@ class SimServer:
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         self.stats.enter()
+        seen = {"model": "-", "fault": "-"}
         try:
-            response = await self._answer(request)
+            response = await self._answer(request, seen)
         finally:
             self.stats.leave()
         self.stats.statuses[response.status] += 1
+        if self._record is not None:
+            body = await request.read()  # already read: aiohttp keeps it
+            digest = hashlib.blake2b(body, digest_size=12).hexdigest()
+            line = f"{time.time():.3f} {response.status} {seen['model']} {digest} {seen['fault']}"
+            os.write(self._record, f"{line}\n".encode())
         return response
 
-    async def _answer(self, request: web.Request) -> web.StreamResponse:
+    async def _answer(self, request: web.Request, seen: dict[str, str]) -> web.StreamResponse:
+        """The response; ``seen`` gets the request's model and the fault drawn, if any."""
         if (denied := self._auth(request)) is not None:
             return denied
         try:
@@ -140,6 +171,7 @@ class SimServer:
             )
         except (ValueError, KeyError, TypeError) as exc:
             return _error(400, "invalid_request_error", f"malformed request: {exc}")
+        seen["model"] = chat.model
         if chat.model not in MODELS:
             return _error(404, "model_not_found", f"The model `{chat.model}` does not exist.")
 
@@ -154,6 +186,7 @@ class SimServer:
         fault = self._draw()
         if fault is not None:
             self.stats.faults[fault] += 1
+            seen["fault"] = fault
         if fault == "5xx":
             return _error(self._rng.choice((500, 502, 503)), "server_error", "simulated fault")
         if fault == "timeout":
@@ -215,3 +248,4 @@ async def serve(
         yield f"http://{host}:{bound}/v1"
     finally:
         await runner.cleanup()
+        server.close()

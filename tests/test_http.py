@@ -328,6 +328,7 @@ REUSED_PROVIDER = """
 import gepa_lab as gl
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, synthetic_aime
 from gepa_lab.sim.process import SimServerProcess
+from gepa_lab.sim.server import free_port
 
 with SimServerProcess(0.01, ["--api-key", "k"]) as url:
     provider = gl.OpenAIProvider(url, "k")
@@ -345,12 +346,21 @@ with SimServerProcess(0.01, ["--api-key", "k"]) as url:
         )
     except gl.ProviderUnavailable:
         print("refused")
+try:  # nobody listens there: the probe fails to connect
+    gl.optimize_sync(
+        "Solve.", synthetic_aime(10, seed=1), gl.Config(max_metric_calls=40),
+        provider=gl.OpenAIProvider(f"http://127.0.0.1:{free_port()}/v1", "k"),
+        task_model=TASK_MODEL, reflection_model=REFLECTION_MODEL,
+    )
+except gl.ProviderUnavailable:
+    print("unreachable")
 """
 
 
 def test_optimize_sync_reuses_a_provider_and_exits_without_noise():
     # A provider serves optimize_sync after optimize_sync (each runs its own event loop), and
-    # neither a finished run nor a refused key leaves asyncio or aiohttp warnings behind.
+    # neither a finished run nor a refused key nor an unreachable endpoint leaves asyncio or
+    # aiohttp warnings (an unclosed session, a task exception never retrieved) behind.
     import subprocess
     import sys
 
@@ -358,5 +368,5 @@ def test_optimize_sync_reuses_a_provider_and_exits_without_noise():
         [sys.executable, "-c", REUSED_PROVIDER], capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["budget", "budget", "refused"]
+    assert proc.stdout.split() == ["budget", "budget", "refused", "unreachable"]
     assert proc.stderr == "", proc.stderr

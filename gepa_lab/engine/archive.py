@@ -37,10 +37,6 @@ def covers(mask: int, owner: int, other: int, other_owner: int) -> bool:
     return other & ~mask == 0 and (mask != other or owner < other_owner)
 
 
-def pair_of(a: int, b: int) -> tuple[int, int]:
-    return (a, b) if a < b else (b, a)
-
-
 REDRAWS = 8  # draws of a parent that may land on resting front members before a full pass
 
 
@@ -60,6 +56,10 @@ class Archive:
         self._wins: dict[int, int] = {}
         self._by_mask: dict[int, set[int]] = {}
         self._members: set[int] = set()
+        # The members as (-examples held, id), sorted: the front's order, kept as it changes
+        # (a resort at every completion costs more than the rest of it in a long run).
+        self._order: list[tuple[int, int]] = []
+        self._held: dict[int, int] = {}  # member -> examples it held when it joined
         self._front: dict[int, int] | None = {}  # id -> examples it is best on (None = stale)
         self._failing: set[int] = set()  # completed candidates with a failure to reflect on
         # Front members with a failure, and their cumulative weights (None = stale).
@@ -68,7 +68,7 @@ class Archive:
         # Candidates on their way through the full set after beating the best on the last
         # partial rung: most become the next best, so they may be parents before they finish.
         self.contenders: set[int] = set()
-        self._merged_pairs: set[tuple[int, int]] = set()
+        self._merged_with: dict[int, set[int]] = {}  # merge partners already tried, both ways
         self.best: Candidate | None = None
         self.best_quality = float("-inf")
 
@@ -162,17 +162,47 @@ class Archive:
         for i in (new, *shrunk):
             if wins[i]:
                 by_mask.setdefault(wins[i], set()).add(i)
-        if wins[new]:
-            members -= {i for i in members if covers(wins[new], new, wins[i], i)}
+        mine = wins[new]
+        if mine:
+            outside = ~mine  # covers(), inlined: this pass is over the whole front
+            self._leave(
+                {i for i in members if not wins[i] & outside and (wins[i] != mine or new < i)}
+            )
         judged = {new, *shrunk}
         for i in shrunk:
             judged |= by_mask.get(wins[i], set())
-        members -= judged
+        self._leave(judged & members)
         for i in sorted(judged, key=lambda i: (-wins[i].bit_count(), i)):
             mask = wins[i]
-            if mask and not any(covers(wins[k], k, mask, i) for k in members):
+            if mask and not self._covered(i, mask):
                 members.add(i)
+                self._held[i] = held = mask.bit_count()
+                bisect.insort(self._order, (-held, i))
         self._front = self._pool = None
+
+    def _covered(self, i: int, mask: int) -> bool:
+        """Whether a completed candidate covers ``i``, which holds ``mask``. Whoever does holds
+        each of its examples, the rarest too: only that example's holders are looked at. (One
+        that is not on the front is covered by a member, which then covers ``i`` too, and
+        those judged after ``i`` hold fewer examples.)"""
+        wins, holders = self._wins, self._holders
+        rarest: list[int] | None = None
+        rest = mask
+        while rest:
+            low = rest & -rest
+            here = holders[low.bit_length() - 1]
+            if rarest is None or len(here) < len(rarest):
+                rarest = here
+            rest ^= low
+        return any(covers(wins[k], k, mask, i) for k in rarest or ())
+
+    def _leave(self, gone: set[int]) -> None:
+        """Take ``gone`` off the front, and out of the order by the counts they joined with
+        (those that lost examples to the newcomer hold fewer now)."""
+        order, held = self._order, self._held
+        self._members -= gone
+        for i in gone:
+            del order[bisect.bisect_left(order, (-held.pop(i), i))]
 
     def pareto_front(self) -> dict[int, int]:
         """Non-dominated completed candidates -> number of examples each is best on, the
@@ -181,9 +211,8 @@ class Archive:
         Examples nobody solves are skipped: they say nothing about who is better. If nobody
         solves anything yet, every completed candidate is on the front with weight 1."""
         if self._front is None:
-            if self._members:
-                counts = {i: self._wins[i].bit_count() for i in self._members}
-                self._front = {i: counts[i] for i in sorted(counts, key=lambda i: (-counts[i], i))}
+            if self._order:
+                self._front = {i: -negative for negative, i in self._order}
             else:
                 self._front = {c.id: 1 for c in self.completed}
         return self._front
@@ -270,16 +299,15 @@ class Archive:
         front = self.pareto_front()
         if cand.id not in front:
             return None
-        ids, weights = [], []
-        for other_id, weight in front.items():
-            if other_id != cand.id and pair_of(cand.id, other_id) not in self._merged_pairs:
-                ids.append(other_id)
-                weights.append(weight)
+        tried = self._merged_with.setdefault(cand.id, {cand.id})
+        ids = [i for i in front if i not in tried]
+        weights = [front[i] for i in ids]
         line = set(self.lineage(cand.id))
         while ids:
             k = rng.choices(range(len(ids)), weights)[0]
             other = self.candidates[ids[k]]
-            self._merged_pairs.add(pair_of(cand.id, other.id))  # lineages never change
+            tried.add(other.id)  # each pair once: lineages never change
+            self._merged_with.setdefault(other.id, {other.id}).add(cand.id)
             ancestor = common_ancestor(self.candidates, cand, other, line)
             if ancestor is not None:
                 return other, ancestor

@@ -133,9 +133,9 @@ def test_start_shows_the_run_live_and_cancel_stops_it(lab_url, page):
 
     # Slow the run down, and set a target it cannot reach soon, so it is still going when the
     # test looks at it and cancels it.
-    page.get_by_label("max_wall_time").fill("600")
-    page.get_by_label("time_scale").fill("0.5")
-    page.get_by_label("target_quality").fill("0.99")
+    page.get_by_label("time limit (real s)").fill("600")
+    page.get_by_label("real s per simulated s").fill("0.5")
+    page.get_by_label("target quality (0 to 1)").fill("0.99")
     start.click()
     expect(page.get_by_text("running", exact=True)).to_be_visible(timeout=10_000)
     # The counters move while the run goes on, and the plot is redrawn.

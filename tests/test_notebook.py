@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -13,13 +14,14 @@ import papermill as pm
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
+from gepa_lab.lab.output import read_recorded
 from gepa_lab.lab.report import export_html
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "aime.ipynb"
 TINY = {
     "dataset_size": 20,
     "test_size": 10,
-    "max_concurrency": 64,
+    "eval_concurrency": 64,
     "target_quality": 0.5,
     "world": "virtual",
 }
@@ -140,13 +142,39 @@ def test_explore_runs_headless_and_writes_its_result(tmp_path):
         ({"gepa_concurrency": 0}, "parameter gepa_concurrency=0 is invalid: must be >= 1"),
         ({"seed": "abc"}, "parameter seed='abc' is invalid: must be int, got str"),
         ({"gepa_concurency": 4}, "'gepa_concurency' is not one of this notebook's: did you"),
+        ({"eval_concurency": 64}, "did you mean 'eval_concurrency'"),
     ],
 )
 def test_invalid_parameters_fail_with_their_names(tmp_path, bad, message):
+    started = time.monotonic()
     with pytest.raises(PapermillExecutionError) as failure:
         _execute(tmp_path, **bad)
     assert failure.value.ename == "ValueError"
     assert message in str(failure.value)
+    assert time.monotonic() - started < 10  # refused before any run
+
+
+@pytest.mark.notebook
+def test_the_plain_papermill_command_leaves_its_results_beside_the_output_notebook(tmp_path):
+    # As the design card writes it: no output_dir, no --inject-paths, run from the repository
+    # root with the output notebook in another folder.
+    root = NOTEBOOK.parents[1]
+    before = (root / "result.json").exists()
+    out = tmp_path / "out" / "out.ipynb"
+    out.parent.mkdir()
+    tiny = [x for k, v in TINY.items() for x in ("-p", k, str(v))]
+    done = subprocess.run(
+        [sys.executable, "-m", "papermill", "notebooks/aime.ipynb", str(out), *tiny],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads((out.parent / "result.json").read_text())
+    assert (root / "result.json").exists() == before  # nothing written where it was typed
+    assert read_recorded(out) == result  # and the same record inside the executed notebook
+    assert result["parameters"]["eval_concurrency"] == TINY["eval_concurrency"]
 
 
 @pytest.mark.notebook

@@ -64,7 +64,7 @@ def test_aime_parameters_are_typed_and_inspectable():
         "test_size": "int",
         "seed": "int",
         "target_quality": "float",
-        "max_concurrency": "int",
+        "eval_concurrency": "int",
         "profile": "str",
         "gepa_concurrency": "int",
         "gepa_minibatch": "int",

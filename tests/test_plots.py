@@ -107,3 +107,23 @@ def test_the_event_log_gives_back_every_event_as_recorded():
     ]
     assert got == rows
     assert str(frame.candidate.dtype) == "Int64" and frame.time.dtype == float
+
+
+def test_a_result_shows_its_key_figures_and_plots_itself(runs):
+    turbo = runs[0]
+    text, html = repr(turbo), turbo._repr_html_()
+    for figure in (
+        f"{turbo.best_quality:.3f}",
+        f"{TARGET:g} after {turbo.time_to_target:,.1f} simulated s",
+        f"{turbo.metric_calls:,} (0 failed)",
+        "turbo (simulated LLM)",
+    ):
+        assert figure in text and figure in html
+    assert html.startswith("<table") and html.count("<tr>") == len(turbo.figures())
+    assert "rung_counts" not in text  # not the dataclass's dump of every field
+    fig = turbo.plot()
+    ax = fig.axes[0]
+    assert isinstance(fig, Figure)
+    assert [line.get_label() for line in ax.lines] == ["turbo", f"target {TARGET:g}"]
+    assert ax.get_xlim()[1] >= turbo.wall_time  # the last point is inside the plot
+    assert turbo.summary()["best_quality"] == round(turbo.best_quality, 4)  # still for code

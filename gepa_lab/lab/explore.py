@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -29,6 +30,58 @@ from ..sim.latency import Latency
 from ..sim.rate_limits import RateLimits
 
 SEED_PROMPT = "You are a helpful assistant. Solve the math problem."
+RATE_WINDOW = 5.0  # seconds of progress reports the live rate averages over
+# Each knob's label (in words, with its unit), its help (the widget's tooltip) and step.
+KNOBS: dict[str, tuple[str, str, float]] = {
+    "eval_concurrency": (
+        "calls in flight",
+        "task calls evaluated at once (Config.eval_concurrency)",
+        16,
+    ),
+    "cohort_quantile": (
+        "share pruned per rung",
+        "of each rung's recent cohort, the share cut (0 to 0.95; Config.cohort_quantile)",
+        0.05,
+    ),
+    "mutation_buffer_min": (
+        "new candidates queued, min",
+        "reflections start while fewer new candidates wait (Config.mutation_buffer_min)",
+        1,
+    ),
+    "queue_limit": (
+        "new candidates queued, max",
+        "no reflection starts while this many wait (Config.queue_limit)",
+        1,
+    ),
+    "batch_size": (
+        "results per report",
+        "rung results between progress reports (Config.batch_size)",
+        1,
+    ),
+    "shards": (
+        "rungs (fractions of the set)",
+        "each rung's share of the training set, the last 1 (Config.shards)",
+        0,
+    ),
+    "latency_low": ("task latency, min (sim. s)", "shortest simulated task call", 0.1),
+    "latency_high": ("task latency, max (sim. s)", "longest simulated task call", 0.1),
+    "time_scale": (
+        "real s per simulated s",
+        "0.2: a 2 s simulated call takes 0.4 s of real time",
+        0.05,
+    ),
+    "requests_per_minute": (
+        "rate limit (requests/min)",
+        "the simulated provider's limit (429 beyond); 0 for none",
+        60,
+    ),
+    "target_quality": (
+        "target quality (0 to 1)",
+        "the run stops once the full training set scores this",
+        0.05,
+    ),
+    "max_wall_time": ("time limit (real s)", "the run stops after this long", 10),
+}
 
 
 @dataclass(frozen=True)
@@ -79,14 +132,20 @@ class _Live:
     started: float = field(default_factory=time.monotonic)
     curve: list[tuple[float, float]] = field(default_factory=list)
     progress: dict[str, Any] = field(default_factory=dict)
-    rate: float = 0.0  # task calls finished per second, over the last report interval
-    _last: tuple[float, int] = (0.0, 0)
+    rate: float = 0.0  # task calls finished per second, over the last RATE_WINDOW seconds
+    _recent: deque[tuple[float, int]] = field(default_factory=lambda: deque([(0.0, 0)]))
 
     def update(self, p: dict[str, Any]) -> None:
         t, calls = float(p["time"]), int(p["metric_calls"])
-        if t > self._last[0]:
-            self.rate = (calls - self._last[1]) / (t - self._last[0])
-            self._last = (t, calls)
+        recent = self._recent
+        if t > recent[-1][0]:
+            # Over a few seconds, not since the last report: reports come in bursts, and one a
+            # millisecond after the last would read as thousands a second.
+            recent.append((t, calls))
+            while len(recent) > 2 and recent[1][0] <= t - RATE_WINDOW:
+                recent.popleft()
+            t0, calls0 = recent[0]
+            self.rate = (calls - calls0) / (t - t0)
         best = p["best_quality"]
         if best is not None and (not self.curve or best > self.curve[-1][1]):
             self.curve.append((t, best))
@@ -96,7 +155,13 @@ class _Live:
         """The run's own record replaces the sampled one: its every new best, its end."""
         curve = result.curve()
         self.curve = list(zip(curve["time"], curve["quality"], strict=True))
-        self.progress = {**self.progress, "time": result.wall_time, "in_flight": 0}
+        self.progress = {
+            **self.progress,
+            "time": result.wall_time,
+            "in_flight": 0,
+            "metric_calls": result.metric_calls,
+        }
+        self.rate = result.throughput  # the whole run's: what a finished run is read by
         if self.curve:
             self.progress["best_quality"] = self.curve[-1][1]
 
@@ -165,7 +230,8 @@ class Explorer:
         ax.axhline(
             s.target_quality, color="0.4", ls="--", lw=1, label=f"target {s.target_quality:g}"
         )
-        ax.set_xlim(0, max(now, 1.0))
+        # A margin past the latest point: a last jump to the target stays in sight.
+        ax.set_xlim(0, max(now, 1.0) * 1.05)
         ax.set_ylim(0, 1)
         virtual = self.result is not None and self.result.time_mode == "virtual"
         ax.set_xlabel(f"wall-clock time ({'simulated ' if virtual else ''}s)")
@@ -205,49 +271,21 @@ class Explorer:
 
         s = self.settings
         ui = self._ui
-        style = {"description_width": "150px"}
+        style = {"description_width": "170px"}
         layout = w.Layout(width="390px")
-
-        def int_box(name: str, value: int, lo: int, hi: int, step: int = 1) -> Any:
-            ui[name] = w.BoundedIntText(
-                value, min=lo, max=hi, step=step, description=name, style=style, layout=layout
-            )
-            return ui[name]
-
-        def float_box(name: str, value: float, lo: float, hi: float, step: float) -> Any:
-            ui[name] = w.BoundedFloatText(
-                value, min=lo, max=hi, step=step, description=name, style=style, layout=layout
-            )
-            return ui[name]
-
-        knobs = [
-            int_box("eval_concurrency", s.eval_concurrency, 1, 4096, 16),
-            w.FloatSlider(
-                s.cohort_quantile,
-                min=0.0,
-                max=0.95,
-                step=0.05,
-                description="cohort_quantile",
-                style=style,
-                layout=layout,
-            ),
-            int_box("mutation_buffer_min", s.mutation_buffer_min, 0, 4096),
-            int_box("queue_limit", s.queue_limit, 1, 16384),
-            int_box("batch_size", s.batch_size, 1, 4096),
-            w.Text(
-                ", ".join(f"{f:g}" for f in s.shards),
-                description="shards",
-                style=style,
-                layout=layout,
-            ),
-            float_box("latency_low", s.latency_low, 0.0, 60.0, 0.1),
-            float_box("latency_high", s.latency_high, 0.0, 60.0, 0.1),
-            float_box("time_scale", s.time_scale, 0.01, 10.0, 0.05),
-            float_box("requests_per_minute", s.requests_per_minute, 0.0, 1e6, 60.0),
-            float_box("target_quality", s.target_quality, 0.0, 1.0, 0.05),
-            float_box("max_wall_time", s.max_wall_time, 1.0, 86400.0, 10.0),
-        ]
-        ui["cohort_quantile"], ui["shards"] = knobs[1], knobs[5]
+        knobs = []
+        for name, (label, help_text, step) in KNOBS.items():
+            value = getattr(s, name)
+            if name == "shards":
+                box = w.Text(", ".join(f"{f:g}" for f in value), description=label)
+            elif isinstance(value, int):
+                # Unbounded: a value out of range is refused with the knob named, not clamped.
+                box = w.IntText(value, step=int(step), description=label)
+            else:
+                box = w.FloatText(value, step=step, description=label)
+            box.style, box.layout, box.tooltip = style, layout, help_text
+            ui[name] = box
+            knobs.append(box)
         ui["start"] = w.Button(description="Start", button_style="success")
         ui["cancel"] = w.Button(description="Cancel", button_style="danger", disabled=True)
         ui["status"] = w.HTML("<i>ready: set the knobs and press Start</i>")
@@ -271,8 +309,13 @@ class Explorer:
             ) from None
         names = [f for f in asdict(self.settings) if f in ui and f != "shards"]
         new = replace(self.settings, shards=shards, **{n: ui[n].value for n in names})
-        new.config()
-        new.provider()
+        try:
+            new.config()
+            new.provider()
+        except ValueError as exc:  # it names the field: say which knob that is
+            message = str(exc)
+            label = next((KNOBS[n][0] for n in KNOBS if n in message), None)
+            raise ValueError(f"{label}: {message}" if label else message) from None
         return new
 
     def start(self) -> None:
@@ -306,10 +349,20 @@ class Explorer:
                 "status"
             ].value = f"<span style='color:#b00'>failed: {type(exc).__name__}: {exc}</span>"
         else:
-            res = task.result()
-            reached = (
-                f"target at {res.time_to_target:.1f} s"
-                if res.time_to_target is not None
-                else "target not reached"
-            )
-            ui["status"].value = f"<b>finished</b> ({res.stop_reason}): {reached}"
+            ui["status"].value = f"<b>finished</b>: {verdict(task.result())}"
+
+
+def verdict(res: RunResult) -> str:
+    """One line on a finished run: did it reach the target, when, at what cost."""
+    unit = "simulated s" if res.time_mode == "virtual" else "s"
+    target = res.config.target_quality
+    if res.time_to_target is not None:
+        head = f"reached {target:g} after {res.time_to_target:.1f} {unit}"
+    else:
+        head = f"stopped ({res.stop_reason}) at {res.best_quality:.3f}, {res.wall_time:.1f} {unit}"
+    cost = res.provider_stats.get("cost_usd")
+    priced = f", ${cost:.4f} at nominal prices" if cost is not None else ""
+    return (
+        f"{head}; {res.metric_calls:,} evaluations{priced}, {res.candidates:,} candidates, "
+        f"{res.pruned_first_rung:.0%} pruned at the first rung"
+    )

@@ -111,13 +111,15 @@ class ProgressPrinter:
         )
 
 
-@dataclass
+@dataclass(repr=False)
 class RunResult:
     """The outcome of one optimization run.
 
     Times are seconds from the start of the run: simulated seconds when ``time_mode`` is
     ``"virtual"``, real seconds otherwise. ``simulated`` says whether the LLM was the simulated
-    world; reports must say so.
+    world; reports must say so. In Jupyter it shows as a table of its key figures (``print``
+    gives the same as text), :meth:`plot` draws its quality over time, and :meth:`summary`
+    has every number for code.
     """
 
     label: str
@@ -215,6 +217,57 @@ class RunResult:
             "strategies": self.strategies,
             **self.provider_stats,
         }
+
+    def figures(self) -> list[tuple[str, str]]:
+        """The key figures, as (name, value) text: what a reader checks first."""
+        unit = "simulated s" if self.time_mode == "virtual" else "s"
+        target = self.config.target_quality
+        if self.time_to_target is not None:
+            reached = f"{target:g} after {self.time_to_target:,.1f} {unit}"
+        else:
+            reached = "no target set" if target is None else f"{target:g} not reached"
+        cost = self.provider_stats.get("cost_usd")
+        tokens = self.provider_stats.get("total_tokens")
+        rows = [
+            ("run", f"{self.label}{' (simulated LLM)' if self.simulated else ''}"),
+            ("best quality (training set)", f"{self.best_quality:.3f}"),
+            ("target", reached),
+            ("stopped by", self.stop_reason),
+            ("run time", f"{self.wall_time:,.1f} {unit}"),
+            ("task calls", f"{self.metric_calls:,} ({self.failed_calls:,} failed)"),
+            ("reflection calls", f"{self.reflection_calls:,}"),
+            ("candidates", f"{self.candidates:,}, {self.pruned_first_rung:.0%} pruned at rung 0"),
+        ]
+        if tokens is not None:
+            rows.append(("tokens", f"{tokens:,}"))
+        if cost is not None:
+            rows.append(("cost", f"${cost:,.4f}"))
+        if self.warnings:
+            rows.append(("warnings", f"{len(self.warnings)}: {self.warnings[0]}"))
+        return rows
+
+    def __repr__(self) -> str:
+        head = f"RunResult {self.label!r}"
+        return "\n".join([head, *(f"  {name:<28} {value}" for name, value in self.figures())])
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        cells = "".join(
+            f"<tr><th style='text-align:left'>{escape(name)}</th>"
+            f"<td style='text-align:left'>{escape(value)}</td></tr>"
+            for name, value in self.figures()
+        )
+        return f"<table class='gepa-lab-result'>{cells}</table>"
+
+    def plot(self, target: float | None = None, ax: Any = None) -> Any:
+        """Best quality over time (a matplotlib Figure), with ``target`` (by default the
+        run's own) drawn as a line."""
+        from ..lab.plots import plot_quality_over_time  # the lab draws; runs only record
+
+        return plot_quality_over_time(
+            [self], self.config.target_quality if target is None else target, ax
+        )
 
     def to_json(self) -> dict[str, Any]:
         out = self.summary()

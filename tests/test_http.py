@@ -116,13 +116,19 @@ def test_a_bad_schedule_is_refused_naming_the_phase_and_field():
             parse(text)
     with pytest.raises(ValueError, match=r"no-such-file.*cannot be read"):
         parse("no-such-file.json")
+    assert "phase 0: at='soon'" in refused_serve("--schedule", '[{"at": "soon"}]')
+
+
+def refused_serve(*args: str) -> str:
+    """``python -m gepa_lab.sim serve *args``, which must refuse them (exit 2): its stderr."""
     bad = subprocess.run(
-        [sys.executable, "-m", "gepa_lab.sim", "serve", "--schedule", '[{"at": "soon"}]'],
+        [sys.executable, "-m", "gepa_lab.sim", "serve", *args],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert bad.returncode == 2 and "phase 0: at='soon'" in bad.stderr
+    assert bad.returncode == 2
+    return bad.stderr
 
 
 def test_optimization_survives_injected_faults_and_accounts_for_every_call():
@@ -163,13 +169,7 @@ def test_server_config_and_cli():
         Faults(p_5xx=0.6, p_timeout=0.6)
     with pytest.raises(ValueError, match="requests_per_minute"):
         RateLimits(requests_per_minute=0)
-    bad = subprocess.run(
-        [sys.executable, "-m", "gepa_lab.sim", "serve", "--p-5xx", "2"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert bad.returncode == 2 and "p_5xx" in bad.stderr
+    assert "p_5xx" in refused_serve("--p-5xx", "2")
 
     port = free_port()
     proc = subprocess.Popen(

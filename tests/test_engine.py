@@ -248,14 +248,42 @@ def test_progress_printer_reports_throttled_lines():
     import io
 
     stream = io.StringIO()
-    printer = gl.ProgressPrinter(every=0.01, stream=stream)
+    printer = gl.ProgressPrinter(every=0.01, stream=stream, target=0.5, max_time=600)
     provider = SimProvider(time_scale=0.005)
     res = run_with(provider, turbo(target_quality=0.5), on_progress=printer)
     lines = stream.getvalue().splitlines()
     assert res.stop_reason == "target" and lines
     assert all(line.startswith("[turbo] t=") and "in flight=" in line for line in lines)
+    assert all("s of at most 600s best=" in line and "(target 0.5)" in line for line in lines)
     with pytest.raises(ValueError, match="every"):
         gl.ProgressPrinter(every=0)
+
+
+def test_progress_printer_keeps_a_slow_run_from_looking_frozen():
+    import io
+
+    async def main():
+        stream = io.StringIO()
+        printer = gl.ProgressPrinter(every=0.05, stream=stream)
+        alive = asyncio.ensure_future(printer.keep_alive())
+        report = {"label": "gepa", "time": 3.0, "metric_calls": 45, "in_flight": 0}
+        printer(
+            {
+                **report,
+                "mutating": 0,
+                "queued": 0,
+                "candidates": 1,
+                "pruned": 0,
+                "best_quality": 0.1,
+            }
+        )
+        await asyncio.sleep(0.3)  # no report meanwhile, as during one long GEPA step
+        alive.cancel()
+        return stream.getvalue().splitlines()
+
+    lines = asyncio.run(main())
+    assert len(lines) >= 3 and all("calls=45" in line for line in lines)
+    assert all("still running" in line for line in lines)
 
 
 def test_llm_call_budget_counts_task_and_reflection_calls():

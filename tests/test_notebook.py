@@ -103,9 +103,22 @@ def test_html_report_shows_results_but_no_code(executed, tmp_path):
     assert "What limited each run" in html and "sequential structure" in html
     # Self-contained: nothing is fetched from the network when the page opens.
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
-    # The folder's index links it by title.
+    # The folder's index links it by title, in a table row with its key figures.
     index = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
     assert '<a href="aime.html">The real GEPA library vs. gepa_lab on AIME</a>' in index
+    result = json.loads((executed.parent / "result.json").read_text())
+    row = next(line for line in index.splitlines() if 'href="aime.html"' in line)
+    runs = result["runs"]
+    for shown in (
+        "virtual (simulated)",
+        "gepa, gepa_parallel, turbo",
+        f"{result['speedup']:.2f}x",
+        f"{runs['turbo']['cost_usd'] / runs['gepa']['cost_usd']:.2f}x",
+        f"turbo {result['held_out']['turbo']:.3f}",
+        f"gepa {result['held_out']['gepa']:.3f}",
+    ):
+        assert shown in row, shown
+    assert "<th title='click to sort'>speedup over GEPA default</th>" in index
 
 
 @pytest.mark.notebook

@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 MAIN_COMMAND = (
     "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' && mkdir -p reports/runs && "
-    ".venv/bin/papermill notebooks/aime.ipynb reports/runs/aime.ipynb -k python3 "
-    "-p output_dir reports/runs && .venv/bin/python -m gepa_lab.lab.report reports/runs/aime.ipynb"
+    ".venv/bin/papermill notebooks/aime.ipynb reports/runs/aime.ipynb -k python3 --log-output "
+    "--no-progress-bar -p output_dir reports/runs && "
+    ".venv/bin/python -m gepa_lab.lab.report reports/runs/aime.ipynb"
 )
 TEST_COMMAND = (
     "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' && .venv/bin/python -m pytest -q"

@@ -24,8 +24,13 @@ def read_recorded(notebook: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The result an executed notebook recorded in its outputs (the last one), or None."""
     import nbformat
 
+    return recorded(nbformat.read(notebook, as_version=4))
+
+
+def recorded(nb: Any) -> dict[str, Any] | None:
+    """:func:`read_recorded` for a notebook already read (an ``nbformat`` node)."""
     found = None
-    for cell in nbformat.read(notebook, as_version=4).cells:
+    for cell in nb.cells:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             if RESULT_MIME in data:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import argparse
 import html
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import nbformat
 from nbconvert import HTMLExporter
+
+from .output import RESULT_MIME, recorded
 
 # Cells papermill reads or writes parameters in: code readers need not see in a report.
 PARAMETER_TAGS = frozenset({"parameters", "injected-parameters"})
@@ -25,6 +28,7 @@ PARAMETER_TAGS = frozenset({"parameters", "injected-parameters"})
 # math, and must open offline: those tags go.
 _REMOTE_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>\s*", re.S)
 INDEX = "index.html"
+SUMMARY_ID = "gepa-lab-summary"  # a report's key figures, embedded for the index
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 # How each notebook runs for publication (papermill parameters); the rest use their defaults.
 PUBLISH: dict[str, dict[str, Any]] = {"explore": {"interactive": False}}
@@ -65,9 +69,14 @@ def export_html(executed_notebook: Path, out_dir: Path = Path("reports")) -> Pat
     nb = _load_executed(path)
     nb.metadata.pop("widgets", None)
     nb.metadata["title"] = _title(nb, path.stem)
+    payload = recorded(nb)
     for cell in nb.cells:
         if PARAMETER_TAGS & set(cell.get("metadata", {}).get("tags", [])):
             cell.source = ""
+        # The recorded result is data for the index below, not something to show (nbconvert
+        # would warn that it cannot).
+        if "outputs" in cell:
+            cell.outputs = [o for o in cell.outputs if RESULT_MIME not in o.get("data", {})]
     exporter = HTMLExporter(
         template_name="lab",
         exclude_input=True,
@@ -77,6 +86,10 @@ def export_html(executed_notebook: Path, out_dir: Path = Path("reports")) -> Pat
     )
     body, _resources = exporter.from_notebook_node(nb)
     body = _REMOTE_SCRIPT.sub("", body)
+    if payload is not None:  # the index's row, read back by write_index
+        row = json.dumps(headline(payload, nb)).replace("</", "<\\/")
+        blob = f'<script type="application/json" id="{SUMMARY_ID}">{row}</script>\n'
+        body = body.replace("</body>", blob + "</body>", 1)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{path.stem}.html"
@@ -85,28 +98,117 @@ def export_html(executed_notebook: Path, out_dir: Path = Path("reports")) -> Pat
     return out
 
 
-def _html_title(page: Path) -> str:
-    found = re.search(r"<title>(.*?)</title>", page.read_text(encoding="utf-8"), re.S)
-    return html.unescape(found.group(1).strip()) if found else page.stem
+def headline(payload: dict[str, Any], nb: nbformat.NotebookNode) -> dict[str, Any]:
+    """What the index shows of a report, from the result its notebook recorded: when, against
+    what, which systems, how much sooner and at what cost than GEPA's default, and the
+    held-out scores."""
+    runs = payload.get("runs") or {}
+    if not runs and isinstance(payload.get("run"), dict):
+        runs = {payload["run"].get("label", "run"): payload["run"]}
+    params = payload.get("parameters", {})
+    world = params.get("world") or ("virtual clock" if params.get("virtual") else "real time")
+    ended = str(nb.metadata.get("papermill", {}).get("end_time") or "")[:10]
+    costs = {k: r.get("cost_usd") for k, r in runs.items()}
+    cost_ratio = None
+    if costs.get("turbo") and costs.get("gepa"):
+        cost_ratio = costs["turbo"] / costs["gepa"]
+    return {
+        "date": ended,
+        "world": f"{world}{' (simulated)' if payload.get('simulated') else ''}",
+        "systems": sorted(runs),
+        "speedup": payload.get("speedup"),
+        "speedup_vs_gepa_parallel": payload.get("speedup_vs_gepa_parallel"),
+        "cost_ratio": cost_ratio,
+        "held_out": payload.get("held_out") or {},
+    }
+
+
+def _page(page: Path) -> tuple[str, dict[str, Any] | None]:
+    """A report's title and its embedded key figures (None for a page without them)."""
+    text = page.read_text(encoding="utf-8")
+    found = re.search(r"<title>(.*?)</title>", text, re.S)
+    title = html.unescape(found.group(1).strip()) if found else page.stem
+    blob = re.search(rf'<script type="application/json" id="{SUMMARY_ID}">(.*?)</script>', text)
+    try:
+        return title, json.loads(blob.group(1)) if blob else None
+    except ValueError:
+        return title, None
+
+
+def _cell(text: str, sort: object = None) -> str:
+    key = "" if sort is None else f' data-sort="{html.escape(str(sort))}"'
+    return f"<td{key}>{html.escape(text)}</td>"
+
+
+def _times(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}x"
+
+
+def _row(page: Path) -> str:
+    title, figures = _page(page)
+    link = f'<td><a href="{html.escape(page.name)}">{html.escape(title)}</a></td>'
+    if figures is None:
+        return f"<tr>{link}" + "<td></td>" * 6 + "</tr>"
+    held = figures.get("held_out") or {}
+    held_text = ", ".join(f"{k} {v:.3f}" for k, v in held.items() if v is not None)
+    cells = [
+        _cell(figures.get("date", "")),
+        _cell(figures.get("world", "")),
+        _cell(", ".join(figures.get("systems", []))),
+        _cell(_times(figures.get("speedup")), figures.get("speedup") or ""),
+        _cell(_times(figures.get("cost_ratio")), figures.get("cost_ratio") or ""),
+        _cell(held_text, held.get("turbo", "")),
+    ]
+    return f"<tr>{link}{''.join(cells)}</tr>"
+
+
+# Click a column's header to sort by it (again: the other way). Inline: the site opens offline.
+_SORT = """<script>
+document.querySelectorAll("th").forEach((th, col) => th.addEventListener("click", () => {
+  const body = th.closest("table").tBodies[0];
+  const key = (tr) => { const td = tr.cells[col];
+    const v = td.dataset.sort ?? td.textContent; const n = parseFloat(v);
+    return isNaN(n) ? v : n; };
+  const up = th.dataset.dir !== "up"; th.dataset.dir = up ? "up" : "down";
+  [...body.rows].sort((a, b) => (key(a) > key(b) ? 1 : key(a) < key(b) ? -1 : 0) * (up ? 1 : -1))
+    .forEach((tr) => body.appendChild(tr));
+}));
+</script>"""
 
 
 def write_index(out_dir: Path = Path("reports")) -> Path:
-    """Write ``<out_dir>/index.html``: a link to every report there, by title, so a folder of
-    published reports reads as one site. Rewritten whenever a report is exported."""
+    """Write ``<out_dir>/index.html``: every report there in one sortable table, with its date,
+    world, systems, speedup and cost ratio over GEPA's default, and held-out scores, so a
+    folder of published reports reads as one site. Rewritten whenever a report is
+    exported."""
     out_dir = Path(out_dir)
     pages = sorted(p for p in out_dir.glob("*.html") if p.name != INDEX)
-    items = "\n".join(
-        f'<li><a href="{html.escape(p.name)}">{html.escape(_html_title(p))}</a>'
-        f" <small>({html.escape(p.name)})</small></li>"
-        for p in pages
+    head = "".join(
+        f"<th title='click to sort'>{h}</th>"
+        for h in (
+            "report",
+            "date",
+            "world",
+            "systems",
+            "speedup over GEPA default",
+            "cost over GEPA default",
+            "held-out score",
+        )
     )
-    body = items or "<li>No reports yet: export an executed notebook first.</li>"
+    rows = "\n".join(_row(p) for p in pages) or (
+        "<tr><td colspan='7'>No reports yet: export an executed notebook first.</td></tr>"
+    )
     index = out_dir / INDEX
     index.write_text(
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>gepa_lab reports</title>'
-        '</head>\n<body style="font-family: sans-serif; max-width: 50em; margin: 2em auto">\n'
-        "<h1>gepa_lab reports</h1>\n<p>Results from the simulated world are labelled "
-        "simulated in each report.</p>\n<ul>\n" + body + "\n</ul>\n</body></html>\n",
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>gepa_lab reports</title>\n'
+        "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto}"
+        "table{border-collapse:collapse}th,td{padding:.3em .8em;text-align:left;"
+        "border-bottom:1px solid #ddd}th{cursor:pointer}</style>"
+        "</head>\n<body>\n<h1>gepa_lab reports</h1>\n<p>Results from the simulated world are "
+        "labelled simulated. Speedup: time to the target of GEPA's default over gepa_lab's; "
+        "cost: gepa_lab's dollars over GEPA default's (at the price table's prices).</p>\n"
+        f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>\n"
+        f"{_SORT}\n</body></html>\n",
         encoding="utf-8",
     )
     return index

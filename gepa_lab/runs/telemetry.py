@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import sys
 import time
@@ -86,26 +87,53 @@ class ProgressPrinter:
     """An ``on_progress`` callback printing one line at most every ``every`` real seconds.
 
     Throttled by real time, so a long run against a real provider reports steadily while a run
-    on the virtual clock (done in a second) stays quiet.
+    on the virtual clock (done in a second) stays quiet. ``target`` and ``max_time`` (the run's
+    target quality and time budget) put each line in context: how far there is to go, and how
+    long it may take at most. A run may report less often than ``every`` (one step of GEPA's
+    default takes longer): :meth:`keep_alive`, run as a task beside it, repeats the last line
+    meanwhile, so the run never looks frozen.
     """
 
-    def __init__(self, every: float = 10.0, stream=None) -> None:
+    def __init__(
+        self,
+        every: float = 10.0,
+        stream=None,
+        target: float | None = None,
+        max_time: float | None = None,
+    ) -> None:
         if every <= 0:
             raise ValueError(f"ProgressPrinter.every={every} is invalid: must be > 0")
         self.every = every
         self.stream = stream
-        self._last = time.monotonic()
+        self.target, self.max_time = target, max_time
+        self._last = time.monotonic()  # when a line was last printed
+        self._latest: tuple[dict[str, Any], float] | None = None  # last report, and when
 
     def __call__(self, p: dict[str, Any]) -> None:
         now = time.monotonic()
-        if now - self._last < self.every:
-            return
-        self._last = now
+        self._latest = (p, now)
+        if now - self._last >= self.every:
+            self._print(p, 0.0)
+
+    async def keep_alive(self) -> None:
+        """Every ``every`` seconds without a line, print the last report again, its time moved
+        on by the real time since (until cancelled)."""
+        while True:
+            await asyncio.sleep(self.every)
+            latest = self._latest
+            if latest is not None and time.monotonic() - self._last >= self.every:
+                self._print(latest[0], time.monotonic() - latest[1])
+
+    def _print(self, p: dict[str, Any], since: float) -> None:
+        self._last = time.monotonic()
         best = "none yet" if p["best_quality"] is None else f"{p['best_quality']:.3f}"
+        at_most = f" of at most {self.max_time:g}s" if self.max_time is not None else ""
+        goal = f" (target {self.target:g})" if self.target is not None else ""
+        waiting = f" [no report for {since:.0f}s: still running]" if since else ""
         print(
-            f"[{p['label']}] t={p['time']:.0f}s calls={p['metric_calls']} "
-            f"in flight={p['in_flight']} mutating={p['mutating']} queued={p['queued']} "
-            f"candidates={p['candidates']} pruned={p['pruned']} best={best}",
+            f"[{p['label']}] t={p['time'] + since:.0f}s{at_most} best={best}{goal} "
+            f"calls={p['metric_calls']} in flight={p['in_flight']} mutating={p['mutating']} "
+            f"queued={p['queued']} candidates={p['candidates']} pruned={p['pruned']}{waiting}",
             file=self.stream or sys.stdout,
             flush=True,
         )

@@ -101,6 +101,9 @@ def test_html_report_shows_results_but_no_code(executed, tmp_path):
     assert "simulated" in html.lower()
     assert "<title>The real GEPA library vs. gepa_lab on AIME</title>" in html
     assert "What limited each run" in html and "sequential structure" in html
+    # The headline puts what the speedup cost beside it.
+    assert re.search(r"sooner, spending [\d.]+x the task calls, [\d.]+x the tokens, ", html)
+    assert "x</strong> the dollars that gepa spent to get there" in html
     # Self-contained: nothing is fetched from the network when the page opens.
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
     # The folder's index links it by title, in a table row with its key figures.

@@ -9,7 +9,12 @@ import pytest
 from matplotlib.figure import Figure
 
 import gepa_lab as gl
-from gepa_lab.lab.plots import COMPARISON_COLUMNS, comparison_table, plot_quality_over_time
+from gepa_lab.lab.plots import (
+    COMPARISON_COLUMNS,
+    comparison_table,
+    plot_quality_over_time,
+    spending,
+)
 from gepa_lab.sim import synthetic_aime
 
 SEED = "You are a helpful assistant. Solve the math problem."
@@ -127,3 +132,18 @@ def test_a_result_shows_its_key_figures_and_plots_itself(runs):
     assert [line.get_label() for line in ax.lines] == ["turbo", f"target {TARGET:g}"]
     assert ax.get_xlim()[1] >= turbo.wall_time  # the last point is inside the plot
     assert turbo.summary()["best_quality"] == round(turbo.best_quality, 4)  # still for code
+
+
+def test_spending_puts_a_speedup_next_to_what_it_cost(runs):
+    turbo, gepa = runs
+    spent = spending(turbo, gepa)
+    mine, theirs = turbo.at_target(), gepa.at_target()
+    assert spent["calls"] == pytest.approx(mine["metric_calls"] / theirs["metric_calls"])
+    assert spent["tokens"] == pytest.approx(mine["tokens"] / theirs["tokens"])
+    both = turbo.stop_reason == gepa.stop_reason == "target"
+    cost = turbo.provider_stats["cost_usd"] / gepa.provider_stats["cost_usd"]
+    assert spent["cost"] == (pytest.approx(cost) if both else None)
+    missed = dataclasses.replace(gepa, time_to_target=None)
+    assert spending(turbo, missed) is None  # no target, nothing to compare
+    unpriced = dataclasses.replace(gepa, provider_stats={**gepa.provider_stats, "cost_usd": None})
+    assert spending(turbo, unpriced)["cost"] is None

@@ -136,6 +136,24 @@ def comparison_table(
     return pd.DataFrame(rows, index=index, columns=list(COMPARISON_COLUMNS))
 
 
+def spending(run: RunResult, baseline: RunResult) -> dict[str, float] | None:
+    """What ``run`` spent to reach the target, as multiples of what ``baseline`` spent: task
+    calls and tokens when each reached it, and dollars at the price table's prices (the
+    whole runs', so only when both stopped at the target; else None, as for a run not
+    priced). None unless both reached the target. A speedup is half the story; this is the
+    other half."""
+    mine, theirs = run.at_target(), baseline.at_target()
+    if mine is None or theirs is None:
+        return None
+    cost, base_cost = run.provider_stats.get("cost_usd"), baseline.provider_stats.get("cost_usd")
+    stopped = run.stop_reason == baseline.stop_reason == "target"
+    return {
+        "calls": mine["metric_calls"] / max(theirs["metric_calls"], 1),
+        "tokens": mine["tokens"] / max(theirs["tokens"], 1),
+        "cost": cost / base_cost if stopped and cost is not None and base_cost else None,
+    }
+
+
 def plot_activity(results: Sequence[RunResult], bins: int = 100) -> Figure:
     """What each run kept busy over its own time axis: the share of its task-call slots in
     use (time-weighted mean over ``bins`` intervals) and, for laddered runs, the candidates

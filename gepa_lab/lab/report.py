@@ -68,8 +68,10 @@ def export_html(executed_notebook: Path, out_dir: Path = Path("reports")) -> Pat
     path = Path(executed_notebook)
     nb = _load_executed(path)
     nb.metadata.pop("widgets", None)
-    nb.metadata["title"] = _title(nb, path.stem)
     payload = recorded(nb)
+    # The title names what the page is about (the tab, the index): simulated results say so.
+    simulated = " (simulated)" if payload and payload.get("simulated") else ""
+    nb.metadata["title"] = _title(nb, path.stem) + simulated
     for cell in nb.cells:
         if PARAMETER_TAGS & set(cell.get("metadata", {}).get("tags", [])):
             cell.source = ""

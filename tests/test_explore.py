@@ -31,7 +31,9 @@ def test_bad_knobs_do_not_start_a_run_and_say_which_knob():
     ex._ui["shards"].value = "0.1, 1"
     ex._ui["queue_limit"].value = 4  # below mutation_buffer_min (32)
     ex.start()
-    assert ex.task is None and "queue_limit" in ex._ui["status"].value
+    assert ex.task is None and "new candidates queued, max: Config.queue_limit=4" in (
+        ex._ui["status"].value
+    )
     ex._ui["queue_limit"].value = 256
     ex._ui["eval_concurrency"].value = -3  # refused with the knob named, never clamped to 1
     ex.start()

@@ -314,7 +314,10 @@ class Explorer:
             new.provider()
         except ValueError as exc:  # it names the field: say which knob that is
             message = str(exc)
-            label = next((KNOBS[n][0] for n in KNOBS if n in message), None)
+            # The knob the message names first is the one at fault ("queue_limit=4 ... must be
+            # >= mutation_buffer_min" is about queue_limit).
+            named = sorted((message.find(n), n) for n in KNOBS if n in message)
+            label = KNOBS[named[0][1]][0] if named else None
             raise ValueError(f"{label}: {message}" if label else message) from None
         return new
 

@@ -316,9 +316,10 @@ def summarize(soak: Soak, virtual_same: bool, virtual: dict) -> dict:
     m = soak.moments
     failed = [t for t, kind, _ in events if kind == "fail"]
     statuses = Counter(d for _, kind, d in events if kind == "fail")
-    first_after = lambda kind, t0: min(  # noqa: E731
-        (t for t, k, _ in events if k == kind and t >= t0), default=None
-    )
+
+    def first_after(kind: str, t0: float) -> float | None:
+        return min((t for t, k, _ in events if k == kind and t >= t0), default=None)
+
     opened = first_after("open", m["server_killed"])
     closed = first_after("closed", m["server_restarted"])
     dead_from = m["server_killed_for_good"]

@@ -23,8 +23,9 @@ import random
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from world_suite import median_ci, run
+from world_suite import run
 
+from gepa_lab.lab.spread import median_ci
 from gepa_lab.sim.worlds import WORLD_BY_NAME
 
 WORLDS = ("aime12-deterministic", "aime30-strong", "aime45-deterministic", "aime45-stochastic")

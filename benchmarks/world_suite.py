@@ -33,13 +33,13 @@ import argparse
 import asyncio
 import json
 import random
-import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 
 import pandas as pd
 
 import gepa_lab as gl
+from gepa_lab.lab.spread import median_ci
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL
 from gepa_lab.sim.task_worlds import TaskWorld
 from gepa_lab.sim.worlds import SUITE, SUITE_BY_NAME, World
@@ -121,14 +121,6 @@ def one(name: str, seed: int, wall: float, overrides: dict) -> dict:
             res = run(world, system, seed, None, wall_time, overrides)
             row[system][key] = round(world.score(res.best_candidate, world.held_out), 4)
     return row
-
-
-def median_ci(values: list[float], rng: random.Random) -> tuple[float, float, float] | None:
-    """Median and a percentile-bootstrap 95% interval of it."""
-    if not values:
-        return None
-    meds = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(2000))
-    return statistics.median(values), meds[49], meds[1949]
 
 
 def rounded_ci(values: list[float], rng: random.Random) -> list[float] | None:

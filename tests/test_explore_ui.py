@@ -25,15 +25,6 @@ from gepa_lab.sim.server import free_port
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "reports" / "screenshots" / "explore-mid-run.png"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = pytest.mark.ui
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -87,18 +78,6 @@ def lab_url(tmp_path_factory: pytest.TempPathFactory):
     finally:
         stop_process(proc)
         log.close()
-
-
-@pytest.fixture
-def page():
-    """A chromium page, with Playwright started and stopped inside the test: a session-wide
-    Playwright would leave its event loop installed and break later tests' asyncio.run()."""
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page(viewport={"width": 1280, "height": 1800})
-        finally:
-            browser.close()
 
 
 def _counter(page, name: str) -> str:

@@ -43,9 +43,11 @@ def test_the_real_library_climbs_to_the_target_on_the_virtual_clock(run):
     assert run.stop_reason == "target" and run.best_quality >= 0.5
     assert run.reflection_calls > 0 and run.candidates > 1
     curve = run.curve()
-    assert list(curve.columns) == ["time", "quality", "metric_calls", "tokens"]
+    assert list(curve.columns) == ["time", "quality", "metric_calls", "tokens", "cost_usd"]
     assert curve["quality"].is_monotonic_increasing
     assert curve["metric_calls"].is_monotonic_increasing and curve["tokens"].iloc[-1] > 0
+    assert curve["cost_usd"].is_monotonic_increasing
+    assert 0 < run.at_target()["cost_usd"] <= run.provider_stats["cost_usd"]
     assert curve["quality"].iloc[-1] == pytest.approx(run.best_quality)
     # The seed's full evaluation is the first point: every example, once.
     assert curve["metric_calls"].iloc[0] == len(TRAIN)

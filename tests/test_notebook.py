@@ -24,6 +24,7 @@ TINY = {
     "eval_concurrency": 64,
     "target_quality": 0.5,
     "world": "virtual",
+    "spread_seeds": 3,
 }
 
 
@@ -55,7 +56,8 @@ def _check_result(result: dict, time_mode: str) -> None:
         assert 0.0 <= run["best_quality"] <= 1.0
         assert 0.0 <= result["held_out"][label] <= 1.0
         assert run["curve"], "a run with no new best on the full set"
-        assert {"time", "quality", "metric_calls", "tokens"} <= set(run["curve"][0])
+        assert {"time", "quality", "metric_calls", "tokens", "cost_usd"} <= set(run["curve"][0])
+        assert 0 < run["at_target"]["cost_usd"] <= run["cost_usd"]
         assert run["time_to_target_s"] is not None, f"{label} did not reach the tiny target"
         assert run["at_target"]["metric_calls"] <= run["metric_calls"]
     gepa, turbo = result["runs"]["gepa"], result["runs"]["turbo"]
@@ -75,17 +77,35 @@ def _check_result(result: dict, time_mode: str) -> None:
     assert result["speedup_vs_gepa_parallel"] == pytest.approx(
         parallel["at_target"]["time"] / turbo["at_target"]["time"], rel=0.01
     )
+    # The spread: every run again for each seed from the notebook's own, on the virtual clock.
+    spread = result["spread"]
+    assert sorted((r["seed"], r["system"]) for r in spread) == sorted(
+        (s, label) for s in (1, 2, 3) for label in result["runs"]
+    )
+    if time_mode == "virtual":  # seed 1 of the spread is the report's run, to the call
+        again = next(r for r in spread if r["seed"] == 1 and r["system"] == "turbo")
+        assert again["time_to_target"] == turbo["at_target"]["time"]
+        assert again["held_out"] == result["held_out"]["turbo"]
 
 
 @pytest.mark.notebook
+def _strict_json(path: Path) -> dict:
+    """``path`` parsed as standard JSON: NaN or Infinity (which Python writes) fail."""
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{path} holds {constant}, which is not JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
 def test_notebook_writes_both_runs_to_result_json(executed):
-    _check_result(json.loads((executed.parent / "result.json").read_text()), "virtual")
+    _check_result(_strict_json(executed.parent / "result.json"), "virtual")
 
 
 @pytest.mark.notebook
 def test_notebook_runs_both_systems_against_the_simulated_http_server(tmp_path):
     out = _execute(tmp_path, world="http", time_scale=0.02)
-    result = json.loads((out.parent / "result.json").read_text())
+    result = _strict_json(out.parent / "result.json")
     _check_result(result, "real")
     assert result["runs"]["gepa"]["calls_sent"] >= result["runs"]["gepa"]["metric_calls"]
 
@@ -99,12 +119,18 @@ def test_html_report_shows_results_but_no_code(executed, tmp_path):
     assert "synthetic_aime(" not in html
     assert "await gl.optimize" not in html
     assert "simulated" in html.lower()
-    title = "The real GEPA library vs. gepa_lab on AIME-style problems (simulated)"
+    title = "The real GEPA library vs. gepa_lab on AIME-style problems (synthetic, simulated)"
     assert f"<title>{title}</title>" in html
     assert "What limited each run" in html and "sequential structure" in html
     # The headline puts what the speedup cost beside it.
     assert re.search(r"sooner, spending [\d.]+x the task calls, [\d.]+x the tokens, ", html)
     assert "x</strong> the dollars that gepa spent to get there" in html
+    assert "Prices per million tokens: sim-task $0.15 in / $0.6 out" in html
+    # One run read against its spread, with intervals; prompts readable; lineage as a tree.
+    assert "Over many seeds" in html and "turbo sooner by (x)" in html
+    assert re.search(r"<td>\d+\.\d\d \(\d+\.\d\d–\d+\.\d\d\)</td>", html)
+    assert re.search(r"class=[\"']gepa-lab-prompts", html) and "text-align:left" in html
+    assert len(re.findall(r"<img [^>]*src=\"data:image/png", html)) == 4  # every figure
     # Self-contained: nothing is fetched from the network when the page opens.
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
     # The folder's index links it by title, in a table row with its key figures.
@@ -113,11 +139,12 @@ def test_html_report_shows_results_but_no_code(executed, tmp_path):
     result = json.loads((executed.parent / "result.json").read_text())
     row = next(line for line in index.splitlines() if 'href="aime.html"' in line)
     runs = result["runs"]
+    cost = {k: run["at_target"]["cost_usd"] for k, run in runs.items()}
     for shown in (
         "virtual (simulated)",
         "gepa, gepa_parallel, turbo",
         f"{result['speedup']:.2f}x",
-        f"{runs['turbo']['cost_usd'] / runs['gepa']['cost_usd']:.2f}x",
+        f"{cost['turbo'] / cost['gepa']:.2f}x",
         f"turbo {result['held_out']['turbo']:.3f}",
         f"gepa {result['held_out']['gepa']:.3f}",
     ):

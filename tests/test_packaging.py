@@ -73,6 +73,7 @@ def test_aime_parameters_are_typed_and_inspectable():
         "gepa_children": "int",
         "max_metric_calls": "int",
         "max_wall_time": "float",
+        "spread_seeds": "int",
         "output_dir": "str",
     }
     assert {name: p["inferred_type_name"] for name, p in params.items()} == expected

@@ -12,6 +12,7 @@ import gepa_lab as gl
 from gepa_lab.lab.plots import (
     COMPARISON_COLUMNS,
     comparison_table,
+    plot_lineage,
     plot_quality_over_time,
     spending,
 )
@@ -122,6 +123,8 @@ def test_a_result_shows_its_key_figures_and_plots_itself(runs):
         f"{TARGET:g} after {turbo.time_to_target:,.1f} simulated s",
         f"{turbo.metric_calls:,} (0 failed)",
         "turbo (simulated LLM)",
+        f"{turbo.at_target()['metric_calls']:,} task calls, ",
+        f"${turbo.at_target()['cost_usd']:,.4f}",
     ):
         assert figure in text and figure in html
     assert html.startswith("<table") and html.count("<tr>") == len(turbo.figures())
@@ -140,10 +143,41 @@ def test_spending_puts_a_speedup_next_to_what_it_cost(runs):
     mine, theirs = turbo.at_target(), gepa.at_target()
     assert spent["calls"] == pytest.approx(mine["metric_calls"] / theirs["metric_calls"])
     assert spent["tokens"] == pytest.approx(mine["tokens"] / theirs["tokens"])
-    both = turbo.stop_reason == gepa.stop_reason == "target"
-    cost = turbo.provider_stats["cost_usd"] / gepa.provider_stats["cost_usd"]
-    assert spent["cost"] == (pytest.approx(cost) if both else None)
+    assert spent["cost"] == pytest.approx(mine["cost_usd"] / theirs["cost_usd"])
     missed = dataclasses.replace(gepa, time_to_target=None)
     assert spending(turbo, missed) is None  # no target, nothing to compare
     unpriced = dataclasses.replace(gepa, provider_stats={**gepa.provider_stats, "cost_usd": None})
+    assert unpriced.at_target()["cost_usd"] is None
     assert spending(turbo, unpriced)["cost"] is None
+
+
+def test_the_cost_to_target_is_what_was_spent_by_then_not_the_whole_run():
+    # A run that goes on past its target: what it had spent when it got there is recorded
+    # with each new best, so the cost to target is less than the run's.
+    train = synthetic_aime(20)
+    config = gl.classic_config(target_quality=0.3, max_metric_calls=1500).replace(auto_stop=False)
+    run = gl.optimize_sync(SEED, train, config, time_mode="virtual", label="on")
+    spent, total = run.at_target(), run.provider_stats["cost_usd"]
+    assert run.stop_reason != "target" and run.best_quality > 0.3
+    assert 0 < spent["cost_usd"] < total
+    curve = run.curve()
+    assert curve["cost_usd"].is_monotonic_increasing and curve["cost_usd"].iloc[-1] <= total
+    # The dollars follow the tokens at the simulated models' prices: a task call's tokens cost
+    # at most the reflection model's output price, and at least the task model's input price.
+    assert 0.15 <= spent["cost_usd"] / spent["tokens"] * 1e6 <= 10.0
+    assert comparison_table([run]).loc["on", "cost to target ($)"] == round(spent["cost_usd"], 4)
+
+
+def test_the_lineage_figure_draws_every_candidate_and_the_path_to_the_best(runs):
+    fig = plot_lineage(runs)
+    assert len(fig.axes) == len(runs)
+    for ax, run in zip(fig.axes, runs, strict=True):
+        dots = ax.collections[1]  # [0] is the lines to parents
+        done = run.events.loc[run.events["event"] == "eval_end", "candidate"].nunique()
+        assert len(dots.get_offsets()) == done
+        assert len(ax.collections[0].get_segments()) == done - 1  # all but the seed have one
+        (path,) = ax.lines
+        assert len(path.get_xdata()) == len(run.lineage)
+        assert path.get_xdata()[-1] <= ax.get_xlim()[1]
+        assert f"{len(run.lineage) - 1} generations" in ax.get_title()
+        assert [t.get_text() for t in ax.texts] == [str(g) for g in range(len(run.lineage))]

@@ -81,7 +81,7 @@ class _Recorder:
         self.target, self.max_wall_time, self.on_progress = target, max_wall_time, on_progress
         self.t0 = loop.time()
         self.log = EventLog()
-        self.trace: list[tuple[float, float, int, int]] = []
+        self.trace: list[tuple[float, float, int, int, float]] = []
         self.metric_calls = self.failed_calls = self.reflection_calls = 0
         self.in_flight = self.reflecting = 0
         # (time, task calls in flight, reflections in flight, 0 queued, candidates evaluated
@@ -122,7 +122,7 @@ class _Recorder:
         if score > self.best + 1e-12:
             self.best = score
             self.log.add(t, "new_best", cand, parent, 0, score)
-            self.trace.append((t, score, self.metric_calls, self.usage.total_tokens))
+            self.trace.append((t, score, self.metric_calls, *self.usage.spent()))
         if self.target is not None and self.time_to_target is None and score >= self.target:
             self.time_to_target = t
             self.log.add(t, "target", cand, parent, 0, score)

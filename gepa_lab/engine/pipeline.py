@@ -153,7 +153,8 @@ class Pipeline:
         }
 
         self.warnings: list[str] = []
-        self.trace: list[tuple[float, float, int, int]] = []  # at each new best: RunResult.trace
+        # At each new best (time, quality, task calls, tokens, dollars): RunResult.trace.
+        self.trace: list[tuple[float, float, int, int, float]] = []
         self.timeline: list[tuple[Any, ...]] = []  # at each finished rung: RunResult.timeline
         self.watch = PruningWatch(config)
 
@@ -424,8 +425,8 @@ class Pipeline:
     def _new_best(self, t: float, cand: Candidate, parent: int | None, score: float) -> None:
         self.log.add(t, "new_best", cand.id, parent, cand.rung, score)
         calls = self.total_calls() if self.total_calls is not None else self.finished_calls
-        tokens = self.usage.total_tokens if self.usage is not None else 0
-        self.trace.append((t, score, calls, tokens))
+        tokens, cost = (0, 0.0) if self.usage is None else self.usage.spent()
+        self.trace.append((t, score, calls, tokens, cost))
 
     def _maybe_merge(self, cand: Candidate, n: int, t: float) -> None:
         """Combine a newly completed front member with another that shares an ancestor (see

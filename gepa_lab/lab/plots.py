@@ -12,6 +12,7 @@ from itertools import pairwise
 
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from ..runs.telemetry import RunResult
@@ -21,6 +22,7 @@ COMPARISON_COLUMNS = (
     "speedup",
     "calls to target",
     "tokens to target",
+    "cost to target ($)",
     "metric calls",
     "LLM calls",
     "candidates",
@@ -97,7 +99,8 @@ def comparison_table(
 ) -> pd.DataFrame:
     """One row per run, indexed by label, with what decides which system is better.
 
-    Calls and tokens to target are what the run had spent when it reached the target;
+    Calls, tokens and dollars (at the price table's prices) to target are what the run had
+    spent when it reached the target;
     ``held_out`` maps labels to the best prompt's score on a test set the runs never saw.
 
     Speedup is the baseline's time to target divided by each run's: the baseline is the run
@@ -122,6 +125,7 @@ def comparison_table(
                 round(speedup, 2),
                 spent["metric_calls"] if spent else pd.NA,
                 spent["tokens"] if spent else pd.NA,
+                pd.NA if not spent or spent["cost_usd"] is None else round(spent["cost_usd"], 4),
                 run.metric_calls,
                 run.llm_calls,
                 run.candidates,
@@ -136,21 +140,19 @@ def comparison_table(
     return pd.DataFrame(rows, index=index, columns=list(COMPARISON_COLUMNS))
 
 
-def spending(run: RunResult, baseline: RunResult) -> dict[str, float] | None:
-    """What ``run`` spent to reach the target, as multiples of what ``baseline`` spent: task
-    calls and tokens when each reached it, and dollars at the price table's prices (the
-    whole runs', so only when both stopped at the target; else None, as for a run not
-    priced). None unless both reached the target. A speedup is half the story; this is the
-    other half."""
+def spending(run: RunResult, baseline: RunResult) -> dict[str, float | None] | None:
+    """What ``run`` spent to reach the target, as multiples of what ``baseline`` spent when it
+    reached it: task calls, tokens, and dollars at the price table's prices (None when a run
+    is not priced). None unless both reached the target. A speedup is half the story; this
+    is the other half."""
     mine, theirs = run.at_target(), baseline.at_target()
     if mine is None or theirs is None:
         return None
-    cost, base_cost = run.provider_stats.get("cost_usd"), baseline.provider_stats.get("cost_usd")
-    stopped = run.stop_reason == baseline.stop_reason == "target"
+    cost, base_cost = mine["cost_usd"], theirs["cost_usd"]
     return {
         "calls": mine["metric_calls"] / max(theirs["metric_calls"], 1),
         "tokens": mine["tokens"] / max(theirs["tokens"], 1),
-        "cost": cost / base_cost if stopped and cost is not None and base_cost else None,
+        "cost": cost / base_cost if cost is not None and base_cost else None,
     }
 
 
@@ -240,3 +242,65 @@ def lineage_table(run: RunResult) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).set_index("generation")
+
+
+def plot_lineage(results: Sequence[RunResult]) -> Figure:
+    """Each run's family tree over time, one panel per run: every candidate as a dot at its
+    last evaluation (time, score there; bigger dots were scored on more examples), a faint
+    line to its parent, and the path from the seed to the best drawn bold with its
+    generations numbered."""
+    runs = _checked(results)
+    fig = Figure(figsize=(8, 3.2 * len(runs)), layout="constrained")
+    axes = fig.subplots(len(runs), 1, squeeze=False)[:, 0]
+    unit = "simulated s" if runs[0].time_mode == "virtual" else "s"
+    simulated = " (simulated)" if any(r.simulated for r in runs) else ""
+    for ax, run in zip(axes, runs, strict=True):
+        ev = run.events
+        done = ev[ev["event"] == "eval_end"].drop_duplicates("candidate", keep="last")
+        at = {
+            int(c): (float(t), float(s), int(r))
+            for c, t, s, r in zip(
+                done["candidate"], done["time"], done["score"], done["rung"], strict=True
+            )
+        }
+        parents = ev.dropna(subset=["candidate", "parent"]).drop_duplicates("candidate")
+        edges = [
+            (at[int(p)][:2], at[int(c)][:2])
+            for c, p in zip(parents["candidate"], parents["parent"], strict=True)
+            if int(c) in at and int(p) in at
+        ]
+        ax.add_collection(LineCollection(edges, colors="0.75", linewidths=0.6, zorder=1))
+        biggest = max(len(run.rung_sizes) - 1, 1)
+        ax.scatter(
+            [t for t, _, _ in at.values()],
+            [s for _, s, _ in at.values()],
+            s=[6 + 30 * r / biggest for _, _, r in at.values()],
+            color="0.55",
+            alpha=0.6,
+            zorder=2,
+            label=f"{len(at)} candidates evaluated",
+        )
+        path = [(g, at[c]) for g, c in enumerate(run.lineage) if c in at]
+        if path:
+            xs, ys = [p[1][0] for p in path], [p[1][1] for p in path]
+            ax.plot(xs, ys, "-o", color="C3", linewidth=2, zorder=3, label="seed to best")
+            for g, (x, y, _) in path:
+                ax.annotate(
+                    str(g),
+                    (x, y),
+                    textcoords="offset points",
+                    xytext=(0, 6),
+                    ha="center",
+                    fontsize="small",
+                    color="C3",
+                )
+        ax.set_xlim(left=0)
+        ax.set_ylim(-0.03, 1.05)
+        ax.grid(alpha=0.3)
+        ax.set_ylabel("score where it stopped")
+        ax.set_xlabel(f"time of its last evaluation ({unit})")
+        ax.set_title(
+            f"{run.label}: lineage of the best, {len(run.lineage) - 1} generations{simulated}"
+        )
+        ax.legend(loc="lower right", fontsize="small")
+    return fig

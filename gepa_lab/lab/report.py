@@ -69,9 +69,9 @@ def export_html(executed_notebook: Path, out_dir: Path = Path("reports")) -> Pat
     nb = _load_executed(path)
     nb.metadata.pop("widgets", None)
     payload = recorded(nb)
-    # The title names what the page is about (the tab, the index): simulated results say so.
-    simulated = " (simulated)" if payload and payload.get("simulated") else ""
-    nb.metadata["title"] = _title(nb, path.stem) + simulated
+    qualifier = _qualifier(payload)
+    nb.metadata["title"] = _title(nb, path.stem) + qualifier
+    _qualify_heading(nb, qualifier)  # the page's own heading says it too
     for cell in nb.cells:
         if PARAMETER_TAGS & set(cell.get("metadata", {}).get("tags", [])):
             cell.source = ""
@@ -100,17 +100,39 @@ def export_html(executed_notebook: Path, out_dir: Path = Path("reports")) -> Pat
     return out
 
 
+def _qualify_heading(nb: nbformat.NotebookNode, qualifier: str) -> None:
+    """Append ``qualifier`` to the notebook's first markdown heading."""
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        lines = cell.source.splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith("#"):
+                lines[i] = line.rstrip() + qualifier
+                cell.source = "\n".join(lines)
+                return
+
+
+def _qualifier(payload: dict[str, Any] | None) -> str:
+    """What the title must add so no one mistakes the page for more than it is: the recorded
+    ``subject`` ("synthetic, simulated"), else "simulated" for simulated results."""
+    if not payload:
+        return ""
+    subject = payload.get("subject") or ("simulated" if payload.get("simulated") else "")
+    return f" ({subject})" if subject else ""
+
+
 def headline(payload: dict[str, Any], nb: nbformat.NotebookNode) -> dict[str, Any]:
     """What the index shows of a report, from the result its notebook recorded: when, against
-    what, which systems, how much sooner and at what cost than GEPA's default, and the
-    held-out scores."""
+    what, which systems, how much sooner than GEPA's default and at what cost (the dollars
+    each had spent when it reached the target), and the held-out scores."""
     runs = payload.get("runs") or {}
     if not runs and isinstance(payload.get("run"), dict):
         runs = {payload["run"].get("label", "run"): payload["run"]}
     params = payload.get("parameters", {})
     world = params.get("world") or ("virtual clock" if params.get("virtual") else "real time")
     ended = str(nb.metadata.get("papermill", {}).get("end_time") or "")[:10]
-    costs = {k: r.get("cost_usd") for k, r in runs.items()}
+    costs = {k: (r.get("at_target") or {}).get("cost_usd") for k, r in runs.items()}
     cost_ratio = None
     if costs.get("turbo") and costs.get("gepa"):
         cost_ratio = costs["turbo"] / costs["gepa"]
@@ -193,7 +215,7 @@ def write_index(out_dir: Path = Path("reports")) -> Path:
             "world",
             "systems",
             "speedup over GEPA default",
-            "cost over GEPA default",
+            "cost to target over GEPA default",
             "held-out score",
         )
     )
@@ -208,7 +230,8 @@ def write_index(out_dir: Path = Path("reports")) -> Path:
         "border-bottom:1px solid #ddd}th{cursor:pointer}</style>"
         "</head>\n<body>\n<h1>gepa_lab reports</h1>\n<p>Results from the simulated world are "
         "labelled simulated. Speedup: time to the target of GEPA's default over gepa_lab's; "
-        "cost: gepa_lab's dollars over GEPA default's (at the price table's prices).</p>\n"
+        "cost: the dollars gepa_lab had spent when it reached the target over GEPA "
+        "default's (at the price table's prices).</p>\n"
         f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>\n"
         f"{_SORT}\n</body></html>\n",
         encoding="utf-8",

@@ -95,6 +95,11 @@ class Usage:
             if row.cost_usd is not None:
                 row.cost_usd += cost
 
+    def spent(self) -> tuple[int, float]:
+        """Tokens and dollars (priced models only) so far: what a run's trace records at
+        each new best, so what it cost to reach a quality is exact, not the whole run's."""
+        return self.total_tokens, self.cost_usd
+
     def frame(self) -> pd.DataFrame:
         rows = [
             {"model": m, "purpose": purpose, **{f: getattr(u, f) for f in ModelUsage.__slots__}}

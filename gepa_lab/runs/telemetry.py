@@ -17,7 +17,7 @@ from ..config import Config
 
 EVENT_COLUMNS = ("time", "event", "candidate", "parent", "rung", "score")
 # One row per new best: the trace schema every system's run shares (gepa_lab and real GEPA).
-TRACE_COLUMNS = ("time", "quality", "metric_calls", "tokens")
+TRACE_COLUMNS = ("time", "quality", "metric_calls", "tokens", "cost_usd")
 
 
 def timeline_frame(rows: list[tuple[Any, ...]], n_rungs: int) -> pd.DataFrame:
@@ -177,8 +177,8 @@ class RunResult:
     # Per mutation strategy: children judged on their first rung (or reflections that gave
     # nothing new) and those that passed on merit.
     strategies: dict[str, dict[str, int]] = field(default_factory=dict)
-    # (time, quality, metric calls, tokens) at each new best: see curve().
-    trace: list[tuple[float, float, int, int]] = field(default_factory=list)
+    # (time, quality, metric calls, tokens, dollars) at each new best: see curve().
+    trace: list[tuple[float, float, int, int, float]] = field(default_factory=list)
     # The run's state sampled as it went: time, task calls in flight, reflections in flight,
     # new candidates queued, candidates at each rung (rung0, rung1, ...), finished task calls.
     timeline: pd.DataFrame | None = None
@@ -201,15 +201,17 @@ class RunResult:
         return float(row["pruned"] - row["forced"]) / float(row["finished"])
 
     def curve(self) -> pd.DataFrame:
-        """Best full-set quality over time, with the task calls and tokens spent by then: one
-        row per new best on the full training set (columns ``TRACE_COLUMNS``)."""
+        """Best full-set quality over time, with the task calls, tokens and dollars (at the
+        price table's prices) spent by then: one row per new best on the full training set
+        (columns ``TRACE_COLUMNS``)."""
         best = pd.DataFrame(sorted(self.trace), columns=list(TRACE_COLUMNS))
         # With islands each reports its own bests: keep the run's (each above all before it).
         before = best["quality"].cummax().shift(fill_value=float("-inf"))
         return best[best["quality"] > before].reset_index(drop=True)
 
-    def at_target(self) -> dict[str, float] | None:
-        """Time, task calls and tokens when the target was reached (None if it was not)."""
+    def at_target(self) -> dict[str, float | None] | None:
+        """Time, task calls, tokens and dollars when the target was reached (None if it was
+        not; dollars None when a model the run called has no price)."""
         if self.time_to_target is None:
             return None
         curve = self.curve()
@@ -218,6 +220,9 @@ class RunResult:
             "time": self.time_to_target,
             "metric_calls": int(row["metric_calls"]),
             "tokens": int(row["tokens"]),
+            "cost_usd": None
+            if self.provider_stats.get("cost_usd") is None
+            else round(float(row["cost_usd"]), 6),
         }
 
     def summary(self) -> dict[str, Any]:
@@ -266,6 +271,15 @@ class RunResult:
             ("reflection calls", f"{self.reflection_calls:,}"),
             ("candidates", f"{self.candidates:,}, {self.pruned_first_rung:.0%} pruned at rung 0"),
         ]
+        spent = self.at_target()
+        if spent is not None:
+            dollars = "" if spent["cost_usd"] is None else f", ${spent['cost_usd']:,.4f}"
+            rows.append(
+                (
+                    "spent to reach the target",
+                    f"{spent['metric_calls']:,} task calls, {spent['tokens']:,} tokens{dollars}",
+                )
+            )
         if tokens is not None:
             rows.append(("tokens", f"{tokens:,}"))
         if cost is not None:

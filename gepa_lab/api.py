@@ -20,7 +20,7 @@ from .llm.cache import EvalCache
 from .llm.limiter import AdaptiveLimiter
 from .llm.provider import ProviderError
 from .llm.throttle import RetryPolicy, Throttled
-from .llm.usage import PriceTable, Usage
+from .llm.usage import PriceTable, Usage, price_table
 from .protocols import Adapter, FeedbackFn, ProgressFn, Provider, RunAborted, Task
 from .runs.context import RunContext
 from .runs.run_dir import open_run_dir
@@ -326,8 +326,7 @@ def _prepare(
     ]
     throttled = inner if isinstance(inner, Throttled) else None
     if inner is not None and throttled is None:
-        price_table = prices if isinstance(prices, PriceTable) else PriceTable(prices)
-        throttled = Throttled.for_config(inner, config, Usage(price_table))
+        throttled = Throttled.for_config(inner, config, Usage(price_table(prices)))
     if throttled is not None and config.max_cost_usd is not None:
         unpriced = [m for m in models if throttled.usage.prices.price(m) is None]
         if unpriced:

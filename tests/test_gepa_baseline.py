@@ -203,3 +203,13 @@ def test_parallel_proposals_run_a_step_at_once_and_reach_the_target_sooner(run):
         gepa_run(parallel=(4,))
     with pytest.raises(ValueError, match=r"parallel\[1\]"):
         gepa_run(parallel=(4, 0))
+
+
+def test_the_callers_prices_price_the_gepa_run_as_they_do_gepa_labs(run):
+    doubled = {TASK_MODEL: (0.30, 1.20), REFLECTION_MODEL: (2.50, 20.0)}  # twice the nominal
+    again = gepa_run(prices=doubled)
+    assert again.provider_stats["total_tokens"] == run.provider_stats["total_tokens"]
+    assert again.provider_stats["cost_usd"] == pytest.approx(2 * run.provider_stats["cost_usd"])
+    assert again.at_target()["cost_usd"] == pytest.approx(2 * run.at_target()["cost_usd"])
+    with pytest.raises(ValueError, match="PriceTable"):
+        gepa_run(prices={TASK_MODEL: (-1.0, 0.0)})

@@ -24,7 +24,7 @@ TINY = {
     "eval_concurrency": 64,
     "target_quality": 0.5,
     "world": "virtual",
-    "spread_seeds": 3,
+    "spread_seeds": 4,
 }
 
 
@@ -80,7 +80,7 @@ def _check_result(result: dict, time_mode: str) -> None:
     # The spread: every run again for each seed from the notebook's own, on the virtual clock.
     spread = result["spread"]
     assert sorted((r["seed"], r["system"]) for r in spread) == sorted(
-        (s, label) for s in (1, 2, 3) for label in result["runs"]
+        (s, label) for s in (1, 2, 3, 4) for label in result["runs"]
     )
     if time_mode == "virtual":  # seed 1 of the spread is the report's run, to the call
         again = next(r for r in spread if r["seed"] == 1 and r["system"] == "turbo")
@@ -88,7 +88,6 @@ def _check_result(result: dict, time_mode: str) -> None:
         assert again["held_out"] == result["held_out"]["turbo"]
 
 
-@pytest.mark.notebook
 def _strict_json(path: Path) -> dict:
     """``path`` parsed as standard JSON: NaN or Infinity (which Python writes) fail."""
 
@@ -98,6 +97,7 @@ def _strict_json(path: Path) -> dict:
     return json.loads(path.read_text(), parse_constant=refuse)
 
 
+@pytest.mark.notebook
 def test_notebook_writes_both_runs_to_result_json(executed):
     _check_result(_strict_json(executed.parent / "result.json"), "virtual")
 
@@ -127,8 +127,8 @@ def test_html_report_shows_results_but_no_code(executed, tmp_path):
     assert "x</strong> the dollars that gepa spent to get there" in html
     assert "Prices per million tokens: sim-task $0.15 in / $0.6 out" in html
     # One run read against its spread, with intervals; prompts readable; lineage as a tree.
-    assert "Over many seeds" in html and "turbo sooner by (x)" in html
-    assert re.search(r"<td>\d+\.\d\d \(\d+\.\d\d–\d+\.\d\d\)</td>", html)
+    assert "Over many seeds" in html and "turbo sooner by (x; seeds both reached)" in html
+    assert re.search(r"<td>\d+\.\d{3} \(\d+\.\d{3}–\d+\.\d{3}; n=4\)</td>", html)
     assert re.search(r"class=[\"']gepa-lab-prompts", html) and "text-align:left" in html
     assert len(re.findall(r"<img [^>]*src=\"data:image/png", html)) == 4  # every figure
     # Self-contained: nothing is fetched from the network when the page opens.

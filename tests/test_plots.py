@@ -181,3 +181,19 @@ def test_the_lineage_figure_draws_every_candidate_and_the_path_to_the_best(runs)
         assert path.get_xdata()[-1] <= ax.get_xlim()[1]
         assert f"{len(run.lineage) - 1} generations" in ax.get_title()
         assert [t.get_text() for t in ax.texts] == [str(g) for g in range(len(run.lineage))]
+
+
+def test_with_islands_the_lineage_follows_a_migrant_back_to_its_seed():
+    config = gl.Config(
+        n_islands=3, migration_every=2, max_metric_calls=4000, target_quality=0.6, seed=2
+    )
+    run = gl.optimize_sync(SEED, synthetic_aime(20), config, time_mode="virtual")
+    ev = run.events
+    migrants = set(ev.loc[ev["event"] == "migrate", "candidate"].astype(int))
+    assert run.lineage[0] in migrants  # the island's own lineage starts where it arrived
+    ax = plot_lineage([run]).axes[0]
+    (path,) = ax.lines
+    generations = len(path.get_xdata())
+    assert generations > len(run.lineage)
+    assert ax.get_title().startswith(f"turbo: lineage of the best, {generations - 1} generations")
+    assert path.get_xdata()[0] < path.get_xdata()[-1]  # from an island's seed, forward in time

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 
 import pytest
 
@@ -27,6 +28,11 @@ def test_added_words_are_highlighted_and_dropped_ones_struck_through():
     )
 
 
+def test_a_dropped_last_word_stays_a_word_of_its_own():
+    html = diff_html("Solve the math problem carefully.", "Solve the math problem")
+    assert re.sub(r"<[^>]+>", "", html).split() == ["Solve", "the", "math", "problem", "carefully."]
+
+
 def test_whitespace_alone_is_no_change():
     assert "<ins" not in diff_html(SEED, SEED.replace(" ", "\n  "))
     assert diff_html(SEED, SEED) == SEED
@@ -47,7 +53,15 @@ def test_the_table_is_left_aligned_wrapped_at_words_one_column_per_run():
         assert "white-space:pre-wrap" in style
     assert f"turbo: quality {run.best_quality:.3f}, held-out 0.500" in html
     assert f"second: quality {other.best_quality:.3f}</th>" in html
-    added = run.best_candidate["instruction"].replace(SEED, "").split()
-    assert added and all(word in " ".join(_marked(html, "ins")) for word in added[:5])
+    # Every word the run added is inside a highlight, none of the seed's words is.
+    first = re.findall(r"<td [^>]*>(.*?)</td>", html, re.S)[0]  # the turbo run's column
+    highlighted = " ".join(_marked(first, "ins")).split()
+    seed_words = set(SEED.split())
+    best = run.best_candidate["instruction"]
+    assert best.startswith(SEED)  # the simulated reflection model appends advice
+    added = [unescape(w) for w in best[len(SEED) :].split()]
+    assert [unescape(w) for w in highlighted[: len(added)]] == added
+    assert len(highlighted) == len(added)
+    assert not seed_words & {unescape(w) for w in " ".join(_marked(first, "del")).split()}
     with pytest.raises(ValueError, match="at least one RunResult"):
         prompts_html({"instruction": SEED}, {})

@@ -79,18 +79,25 @@ def test_the_table_gives_reach_counts_and_medians_with_intervals(rows):
     assert list(table.index) == ["turbo", "gepa"]
     assert table.loc["turbo", "reached target"] == "3/3"
     assert table.loc["gepa", "reached target"] == "2/3"
-    mid, lo, hi = median_ci(speedups(rows, "turbo", "gepa").tolist())
-    assert table.loc["gepa", "turbo sooner by (x)"] == f"{mid:.2f} ({lo:.2f}–{hi:.2f})"
-    assert table.loc["turbo", "turbo sooner by (x)"] == "–"
+    column = "turbo sooner by (x; seeds both reached)"
+    pairs = speedups(rows, "turbo", "gepa").tolist()
+    mid = statistics.median(pairs)
+    assert table.loc["gepa", column] == f"{mid:.2f} (n=2)"  # two pairs: no interval
+    assert table.loc["turbo", column] == "–"
     held = rows[rows.system == "turbo"].held_out.tolist()
-    assert table.loc["turbo", "held-out score"].startswith(f"{statistics.median(held):.3f} (")
+    mid, lo, hi = median_ci(held)
+    assert table.loc["turbo", "held-out score"] == f"{mid:.3f} ({lo:.3f}–{hi:.3f}; n=3)"
+    # A system seen on fewer seeds is counted over its own.
+    partial = rows[~((rows.system == "gepa") & (rows.seed == 1))]
+    assert spread_table(partial).loc["gepa", "reached target"] == "1/2"
 
 
 def test_the_figure_shows_every_seed_and_marks_a_single_run(rows):
     fig = plot_spread(rows, marks={"gepa": 7.5}, simulated=True)
     left, right = fig.axes
-    dots = [c for c in left.collections if len(c.get_offsets()) == 2]
-    assert dots, "one dot per paired seed"
+    pairs = speedups(rows, "turbo", "gepa")
+    dots = left.collections[0]
+    assert sorted(dots.get_offsets()[:, 0]) == sorted(pairs)
     star = [c for c in left.collections if c.get_label() == "this report's run"]
     assert len(star) == 1 and star[0].get_offsets()[0][0] == 7.5
     assert left.get_xscale() == "log"
@@ -99,8 +106,23 @@ def test_the_figure_shows_every_seed_and_marks_a_single_run(rows):
     assert fig.get_suptitle() == "Over 3 seeds (simulated)"
 
 
+def test_an_empty_row_says_why(rows):
+    without_turbo = plot_spread(rows[rows.system == "gepa"], subject="turbo")
+    assert [t.get_text() for t in without_turbo.axes[0].texts] == ["no turbo run to compare"]
+    never = rows.assign(
+        time_to_target=[
+            None if s == "gepa" else t
+            for s, t in zip(rows.system, rows.time_to_target, strict=True)
+        ]
+    )
+    texts = [t.get_text() for t in plot_spread(never).axes[0].texts]
+    assert texts == ["no seed on which both turbo and gepa reached the target"]
+
+
 def test_refuses_rows_it_cannot_read(rows):
     with pytest.raises(ValueError, match="seed_row"):
         spread_table(rows.drop(columns=["held_out"]))
     with pytest.raises(ValueError, match="at least one seed"):
         plot_spread(rows.iloc[:0])
+    with pytest.raises(ValueError, match="seed 1 of 'turbo' twice"):
+        spread_table(pd.concat([rows, rows.iloc[:1]]))

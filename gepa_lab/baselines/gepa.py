@@ -39,7 +39,7 @@ from ..config import check_count, classic_config
 from ..engine.candidate import Candidate
 from ..llm.provider import ChatRequest
 from ..llm.throttle import Throttled
-from ..llm.usage import Usage
+from ..llm.usage import PriceTable, Usage, price_table
 from ..protocols import ProgressFn, Provider, RunAborted, Task
 from ..runs.telemetry import EventLog, RunResult, timeline_frame
 from ..runs.virtual_time import VirtualTimeLoop
@@ -312,6 +312,7 @@ async def optimize_gepa(
     task: Task | None = None,
     max_tokens: int | None = None,
     reflection_max_tokens: int | None = None,
+    prices: PriceTable | Mapping[str, tuple[float, float]] | None = None,
 ) -> RunResult:
     """Optimize ``seed`` with the real ``gepa`` library (see the module docstring).
 
@@ -327,7 +328,8 @@ async def optimize_gepa(
     stops the run between two GEPA iterations. ``task``: your own task (an LLM task or an
     evaluator), as in :func:`gepa_lab.optimize`, so both systems are scored alike; the AIME
     task by default. ``max_tokens`` and ``reflection_max_tokens`` cap each task and reflection
-    reply (None: the endpoint's default).
+    reply (None: the endpoint's default). ``prices`` as in :func:`gepa_lab.optimize`, so both
+    systems' dollars come from the same price table.
     """
     version = gepa_version()
     check_time_mode(time_mode)
@@ -372,7 +374,7 @@ async def optimize_gepa(
                 "time_mode='virtual' needs the in-process simulated provider: real endpoints "
                 "take real time"
             )
-        usage = Usage()
+        usage = Usage(price_table(prices))
         throttled = Throttled.for_config(backend, config, usage)
         llm = LLMAdapter(
             throttled,

@@ -248,27 +248,29 @@ def plot_lineage(results: Sequence[RunResult]) -> Figure:
     """Each run's family tree over time, one panel per run: every candidate as a dot at its
     last evaluation (time, score there; bigger dots were scored on more examples), a faint
     line to its parent, and the path from the seed to the best drawn bold with its
-    generations numbered."""
+    generations numbered. With islands, a candidate that migrated is drawn where it arrived,
+    and the path follows it back to the island it came from."""
     runs = _checked(results)
     fig = Figure(figsize=(8, 3.2 * len(runs)), layout="constrained")
     axes = fig.subplots(len(runs), 1, squeeze=False)[:, 0]
     unit = "simulated s" if runs[0].time_mode == "virtual" else "s"
     simulated = " (simulated)" if any(r.simulated for r in runs) else ""
     for ax, run in zip(axes, runs, strict=True):
-        ev = run.events
-        done = ev[ev["event"] == "eval_end"].drop_duplicates("candidate", keep="last")
+        ev = run.events.dropna(subset=["candidate"])
+        done = ev[ev["event"].isin(("eval_end", "migrate"))].drop_duplicates(
+            "candidate", keep="last"
+        )
         at = {
             int(c): (float(t), float(s), int(r))
             for c, t, s, r in zip(
                 done["candidate"], done["time"], done["score"], done["rung"], strict=True
             )
         }
-        parents = ev.dropna(subset=["candidate", "parent"]).drop_duplicates("candidate")
-        edges = [
-            (at[int(p)][:2], at[int(c)][:2])
-            for c, p in zip(parents["candidate"], parents["parent"], strict=True)
-            if int(c) in at and int(p) in at
-        ]
+        parents = ev.dropna(subset=["parent"]).drop_duplicates("candidate")
+        parent_of = {
+            int(c): int(p) for c, p in zip(parents["candidate"], parents["parent"], strict=True)
+        }
+        edges = [(at[p][:2], at[c][:2]) for c, p in parent_of.items() if c in at and p in at]
         ax.add_collection(LineCollection(edges, colors="0.75", linewidths=0.6, zorder=1))
         biggest = max(len(run.rung_sizes) - 1, 1)
         ax.scatter(
@@ -280,7 +282,8 @@ def plot_lineage(results: Sequence[RunResult]) -> Figure:
             zorder=2,
             label=f"{len(at)} candidates evaluated",
         )
-        path = [(g, at[c]) for g, c in enumerate(run.lineage) if c in at]
+        lineage = _lineage(run.lineage, parent_of)
+        path = [(g, at[c]) for g, c in enumerate(lineage) if c in at]
         if path:
             xs, ys = [p[1][0] for p in path], [p[1][1] for p in path]
             ax.plot(xs, ys, "-o", color="C3", linewidth=2, zorder=3, label="seed to best")
@@ -299,8 +302,15 @@ def plot_lineage(results: Sequence[RunResult]) -> Figure:
         ax.grid(alpha=0.3)
         ax.set_ylabel("score where it stopped")
         ax.set_xlabel(f"time of its last evaluation ({unit})")
-        ax.set_title(
-            f"{run.label}: lineage of the best, {len(run.lineage) - 1} generations{simulated}"
-        )
+        ax.set_title(f"{run.label}: lineage of the best, {len(lineage) - 1} generations{simulated}")
         ax.legend(loc="lower right", fontsize="small")
     return fig
+
+
+def _lineage(lineage: Sequence[int], parent_of: Mapping[int, int]) -> list[int]:
+    """``lineage`` extended back to a seed through ``parent_of``: an island's lineage starts
+    at a migrant, whose parent (the candidate it copies) lived on another island."""
+    path = list(lineage)
+    while path and path[0] in parent_of and parent_of[path[0]] not in path:
+        path.insert(0, parent_of[path[0]])
+    return path

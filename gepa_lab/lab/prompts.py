@@ -31,16 +31,23 @@ def diff_html(seed: str, text: str) -> str:
         None, [w.strip() for w in old], [w.strip() for w in new], autojunk=False
     )
     parts = [escape(lead)]
+    spaced = True  # whether the text so far ends in whitespace (or is empty)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op in ("replace", "delete"):
             dropped = "".join(old[i1:i2]).rstrip()
-            parts.append(f"<del style='{_REMOVED}'>{escape(dropped)}</del> ")
+            gap = "" if spaced else " "
+            parts.append(f"{gap}<del style='{_REMOVED}'>{escape(dropped)}</del> ")
+            spaced = True
         if op == "equal":
-            parts.append(escape("".join(new[j1:j2])))
+            kept = "".join(new[j1:j2])
+            parts.append(escape(kept))
         elif op in ("replace", "insert"):
-            added = "".join(new[j1:j2])
-            body = added.rstrip()
-            parts.append(f"<ins style='{_ADDED}'>{escape(body)}</ins>{escape(added[len(body) :])}")
+            kept = "".join(new[j1:j2])
+            body = kept.rstrip()
+            parts.append(f"<ins style='{_ADDED}'>{escape(body)}</ins>{escape(kept[len(body) :])}")
+        else:
+            continue
+        spaced = kept[-1:].isspace()
     return "".join(parts)
 
 

@@ -57,6 +57,11 @@ class PriceTable:
         return self.prices.get(model) or self.prices.get(model.rsplit("/", 1)[-1])
 
 
+def price_table(prices: PriceTable | Mapping[str, tuple[float, float]] | None) -> PriceTable:
+    """``prices`` as a :class:`PriceTable` (a mapping overrides the defaults)."""
+    return prices if isinstance(prices, PriceTable) else PriceTable(prices)
+
+
 @dataclass(slots=True)
 class ModelUsage:
     calls: int = 0

@@ -98,6 +98,11 @@ class LLMAdapter:
             bound.feedback = context.feedback
         return bound
 
+    def capacity(self) -> int | None:
+        """How many evaluations the task's executor runs at once now (None: no limit of its
+        own, as for an LLM task, whose limit is the provider's)."""
+        return getattr(self.task, "capacity", None)
+
     @property
     def task_calls(self) -> int:
         return self.calls.task

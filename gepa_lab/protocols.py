@@ -62,6 +62,25 @@ class Chat(Protocol):
     ) -> str: ...
 
 
+class ExecutorError(RuntimeError):
+    """The executor could not run a call (a worker or a node died, the cluster lost the
+    result): the evaluation failed, not the user's code, and is tried again like a failed
+    LLM call."""
+
+
+class Executor(Protocol):
+    """Runs user code that costs CPU (an evaluator) away from the event loop: in local
+    threads, or on a Ray cluster. ``capacity`` is how many calls it runs at once now (a
+    cluster's may change); the scheduler keeps no more evaluations in flight than that."""
+
+    @property
+    def capacity(self) -> int: ...
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+
+    def close(self) -> None: ...
+
+
 class Task(Protocol):
     """One way to evaluate a candidate on an example. ``objective``, ``background`` and
     ``input_label`` write the reflection prompt for it; ``binary`` says whether scores are

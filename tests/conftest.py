@@ -1,10 +1,17 @@
-"""Shared fixtures: a chromium page for the browser tests (tests marked ``ui``)."""
+"""Shared set-up: Ray kept on loopback, and a chromium page for the browser tests (tests
+marked ``ui``)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
+
+# On these machines Ray binds the machine's external address unless this is set before Ray is
+# imported; with it, a local instance and a Cluster's nodes use 127.0.0.1. Tests never leave
+# loopback (tests/test_ray*.py check the address before running anything).
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = [

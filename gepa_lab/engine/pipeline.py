@@ -93,6 +93,9 @@ class Pipeline:
         self.budget = Budget(config, usage)
         self.backlog = backlog  # calls waiting for the provider's limiter (it is the bottleneck)
         self.adapter = adapter
+        # The task's executor's capacity, read at each launch (a cluster's may change); None
+        # for an adapter or task without one.
+        self._capacity = getattr(adapter, "capacity", None)
         self.label, self.time_mode, self.simulated = label, time_mode, simulated
         self.on_progress = on_progress
         order = list(range(len(trainset)))
@@ -277,6 +280,8 @@ class Pipeline:
             if reason is not None:
                 self._stop(reason)
         queue, limit = self.queue, self.cfg.eval_concurrency
+        if self._capacity is not None:
+            limit = min(limit, self._capacity() or limit)
         while queue and self.in_flight < limit and not self.stopping:
             if self._calls_spent():
                 break

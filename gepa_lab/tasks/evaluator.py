@@ -5,21 +5,20 @@ feedback is text or a dict of named side information; it reaches the reflection 
 data (``optimize(seed, None, config, task=...)``) it is called as ``evaluator(candidate)`` and
 scores one artifact as a whole. The candidate is passed as a str when it is a single
 ``instruction`` (a str seed), else as the dict of its components. An ``async def`` evaluator is
-awaited on the run's event loop; a plain one runs in a pool of ``threads`` worker threads, so a
-slow evaluator never blocks the pipeline.
+awaited on the run's event loop; a plain one runs on ``executor``: by default a pool of
+``threads`` worker threads, so a slow evaluator never blocks the pipeline, or a
+:class:`~gepa_lab.executors.ray.RayExecutor` to spread a CPU-heavy one over a cluster.
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
-from ..protocols import Chat, RunAborted, UserCodeError
+from ..executors import ThreadExecutor
+from ..protocols import Chat, Executor, ExecutorError, RunAborted, UserCodeError
 from .examples import Example
 from .info import TaskInfo
 
@@ -30,19 +29,31 @@ ARTIFACT = Example("artifact", "the artifact as a whole", None)
 
 @dataclass(frozen=True)
 class EvaluatorTask(TaskInfo):
-    """``evaluator`` as a task; ``binary=True`` if it only ever scores 0 or 1."""
+    """``evaluator`` as a task; ``binary=True`` if it only ever scores 0 or 1. A plain
+    evaluator runs on ``executor`` (default: ``ThreadExecutor(threads)``)."""
 
     evaluator: Callable[..., Any]
     binary: bool = False
     threads: int = 16
-    _pool: list[ThreadPoolExecutor] = field(default_factory=list, repr=False, compare=False)
+    executor: Executor | None = None
+    _local: list[ThreadExecutor] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not callable(self.evaluator):
             raise ValueError(f"evaluator={self.evaluator!r} is invalid: must be callable")
-        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
-            raise ValueError(f"threads={self.threads!r} is invalid: must be an integer >= 1")
+        if self.executor is None:
+            self._local.append(ThreadExecutor(self.threads))  # checks threads
+
+    @property
+    def runner(self) -> Executor:
+        """Where a plain evaluator runs."""
+        return self.executor if self.executor is not None else self._local[0]
+
+    @property
+    def capacity(self) -> int | None:
+        """How many evaluations can run at once (None: an async evaluator, no limit here)."""
+        return None if inspect.iscoroutinefunction(self.evaluator) else self.runner.capacity
 
     def check(self, components: Mapping[str, str], example: Example) -> None:
         """Nothing to check before the run: the evaluator's contract is checked per call."""
@@ -58,21 +69,15 @@ class EvaluatorTask(TaskInfo):
             if inspect.iscoroutinefunction(self.evaluator):
                 got = await self.evaluator(*args)
             else:
-                loop = asyncio.get_running_loop()
-                got = await loop.run_in_executor(self._executor(), partial(self.evaluator, *args))
-        except RunAborted:
-            raise
+                got = await self.runner.run(self.evaluator, *args)
+        except (RunAborted, ExecutorError):
+            raise  # an ExecutorError is a failed evaluation: the pipeline tries it again
         except Exception as exc:
             raise UserCodeError(
                 f"the evaluator failed on example {example.id!r}: {type(exc).__name__}: {exc}"
             ) from exc
         score, feedback = _verdict(got, example)
         return "", score, feedback
-
-    def _executor(self) -> ThreadPoolExecutor:
-        if not self._pool:
-            self._pool.append(ThreadPoolExecutor(self.threads, thread_name_prefix="evaluator"))
-        return self._pool[0]
 
 
 def _verdict(got: Any, example: Example) -> tuple[float, str]:

@@ -279,7 +279,7 @@ def test_sweep_runs_every_point_on_ray_and_plots_time_to_target(tmp_path):
     assert result["failed"] == []
     outputs = [o for c in nbformat.read(out, as_version=4).cells for o in c.get("outputs", [])]
     text = "".join(o.get("text", "") for o in outputs)
-    assert "as Ray tasks, 2 at once" in text  # a local Ray instance, a task per CPU
+    assert re.search(r"as Ray tasks, \d+ at once", text)  # a local Ray instance, one per CPU
     assert text.count("sweep: ") == 3  # a line as each point finished
     assert any("image/png" in o.get("data", {}) for o in outputs)
     assert not any(o.get("name") == "stderr" for o in outputs), "kernel logs leaked into the report"

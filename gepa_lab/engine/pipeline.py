@@ -281,7 +281,9 @@ class Pipeline:
                 self._stop(reason)
         queue, limit = self.queue, self.cfg.eval_concurrency
         if self._capacity is not None:
-            limit = min(limit, self._capacity() or limit)
+            capacity = self._capacity()
+            if capacity is not None:  # islands share the executor: each gets its share
+                limit = min(limit, max(1, -(-capacity // self._id_step)))
         while queue and self.in_flight < limit and not self.stopping:
             if self._calls_spent():
                 break

@@ -11,13 +11,15 @@ LLM call. Counting stays in the run's process: every result arrives once, so not
 counted twice.
 
 ``RayExecutor()`` joins the Ray instance this process already started, else starts a local one
-(``ray.init()``); ``RayExecutor(address="ray://head:10001")`` or ``address="auto"`` joins a
-cluster (see the README). Ray runs in real time: a run on the virtual clock is refused.
+(``ray.init()``), which must listen on 127.0.0.1 only (see :func:`check_loopback`);
+``RayExecutor(address="auto")`` (or a ``ray://`` address) joins a cluster (see the README).
+Ray runs in real time: a run on the virtual clock is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -54,6 +56,8 @@ class RayExecutor:
             raise ValueError(f"max_retries={max_retries!r} is invalid: must be an integer >= 0")
         if isinstance(queued, bool) or not isinstance(queued, int) or queued < 1:
             raise ValueError(f"queued={queued!r} is invalid: must be an integer >= 1")
+        if address is None:  # a local instance: on loopback, if Ray is not imported yet
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         try:
             import ray
         except ImportError as exc:
@@ -64,6 +68,12 @@ class RayExecutor:
         self.started = not ray.is_initialized()
         if self.started:
             ray.init(address=address, **init_options)
+            if address is None:
+                try:
+                    check_loopback()  # a local instance must not listen on the network
+                except RuntimeError:
+                    ray.shutdown()
+                    raise
         self._task = ray.remote(_call).options(num_cpus=num_cpus, max_retries=max_retries)
         self._shipped: dict[int, tuple[Callable[..., Any], Any]] = {}  # id -> (fn, its ref)
         self._capacity, self._read_at = 1, float("-inf")
@@ -96,11 +106,15 @@ class RayExecutor:
         shipped = self._shipped.get(id(fn))
         if shipped is None or shipped[0] is not fn:
             shipped = self._shipped[id(fn)] = (fn, self._ray.put(fn))
+        ref = self._task.remote(shipped[1], *args)
         try:
-            return await self._task.remote(shipped[1], *args)
+            return await ref
+        except asyncio.CancelledError:
+            self._ray.cancel(ref)  # a stopped run frees the cluster's CPUs at once
+            raise
         except self._ray.exceptions.RayTaskError as exc:
             cause = exc.cause  # the user's own error, as raised on the worker
-            raise (cause if isinstance(cause, BaseException) else exc) from None
+            raise (cause if isinstance(cause, BaseException) else exc) from exc
         except self._ray.exceptions.RayError as exc:
             raise ExecutorError(f"Ray could not run the evaluation: {exc}") from exc
 

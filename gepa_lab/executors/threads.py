@@ -37,5 +37,9 @@ class ThreadExecutor:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
+    def __getstate__(self) -> dict:
+        """A copy (pickled, deep-copied) starts its own pool when first used."""
+        return {**self.__dict__, "_pool": None}
+
     def __repr__(self) -> str:
         return f"ThreadExecutor(threads={self.threads})"

@@ -36,7 +36,9 @@ class EvaluatorTask(TaskInfo):
     binary: bool = False
     threads: int = 16
     executor: Executor | None = None
-    _local: list[ThreadExecutor] = field(default_factory=list, repr=False, compare=False)
+    _local: list[ThreadExecutor] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

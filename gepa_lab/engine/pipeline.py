@@ -93,9 +93,10 @@ class Pipeline:
         self.budget = Budget(config, usage)
         self.backlog = backlog  # calls waiting for the provider's limiter (it is the bottleneck)
         self.adapter = adapter
-        # The task's executor's capacity, read at each launch (a cluster's may change); None
-        # for an adapter or task without one.
-        self._capacity = getattr(adapter, "capacity", None)
+        # The task's executor's capacity, read at each launch (a cluster's may change); None,
+        # and never read again, for an adapter or task without one (every LLM task).
+        capacity = getattr(adapter, "capacity", None)
+        self._capacity = capacity if capacity is not None and capacity() is not None else None
         self.label, self.time_mode, self.simulated = label, time_mode, simulated
         self.on_progress = on_progress
         order = list(range(len(trainset)))
@@ -280,10 +281,8 @@ class Pipeline:
             if reason is not None:
                 self._stop(reason)
         queue, limit = self.queue, self.cfg.eval_concurrency
-        if self._capacity is not None:
-            capacity = self._capacity()
-            if capacity is not None:  # islands share the executor: each gets its share
-                limit = min(limit, max(1, -(-capacity // self._id_step)))
+        if self._capacity is not None:  # islands share the executor: each gets its share
+            limit = min(limit, max(1, -(-self._capacity() // self._id_step)))
         while queue and self.in_flight < limit and not self.stopping:
             if self._calls_spent():
                 break

@@ -33,8 +33,7 @@ import time
 
 import gepa_lab as gl
 from gepa_lab.sim import synthetic_aime
-
-SEED_PROMPT = "You are a helpful assistant. Solve the math problem."
+from gepa_lab.sim.skills import SEED_PROMPT
 
 
 def calls_to(train, cfg, label: str) -> gl.RunResult:

@@ -26,8 +26,7 @@ import time
 
 import gepa_lab as gl
 from gepa_lab.sim import synthetic_aime
-
-SEED_PROMPT = "You are a helpful assistant. Solve the math problem."
+from gepa_lab.sim.skills import SEED_PROMPT
 
 
 async def one(seed: int, n: int, target: float, concurrency: int, budget: int) -> dict:

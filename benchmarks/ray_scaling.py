@@ -2,19 +2,25 @@
 loopback only). Simulated world; three parts, each measured in this one run:
 
 1. The CPU-heavy task (:mod:`gepa_lab.sim.cpu_task`, ``--steps`` loop steps per evaluation)
-   with a fixed budget of ``--budget`` evaluations and no target: evaluations per second with
-   the local executor (threads: the GIL runs one check at a time), then on Ray with 1 and with
-   2 CPUs. Every run must end with the same number of evaluations.
+   with a fixed budget of ``--budget`` evaluations and no target: evaluations per second on
+   Ray with 1 CPU, then ``--repeats`` turns of the local executor (threads: the GIL runs one
+   check at a time) and Ray with 2 CPUs. Every run must end with the same number of
+   evaluations.
 2. A sweep of 8 virtual-clock runs (:func:`gepa_lab.lab.sweep.explore_point`: the explorer's
    settings, 4 values of ``cohort_quantile`` x 2 seeds, ``--sweep-size`` problems, each run to
    a budget of 8,000 task calls with no target: the best quality each setting reaches for the
-   same spend, runs of 1.3-1.7 s here): one after another in this process, then as Ray tasks
-   on 2 CPUs. Both must give the same rows (the ``seconds`` each run took aside).
+   same spend, runs of about 1 s here), ``--sweep-repeats`` turns of: one after another in
+   this process, as Ray tasks on 2 CPUs, and in a pool of 2 plain processes (the machine's own
+   ceiling: two runs at once each take 10-20% longer than one alone on these 2 cores, Ray or
+   not). Every sweep must give the same rows (the ``seconds`` each run took aside).
 
-Ray's start-up (``ray.init`` and a worker per CPU importing gepa_lab:
-:meth:`~gepa_lab.executors.ray.RayExecutor.warm_up`) is paid once per session, not per run: it
-is timed apart (``ray_start_s``) and the speedups are of the runs themselves; the JSON also gives
-the sweep's speedup with the start-up counted (``sweep_speedup_ray_with_start``).
+Each speedup is the median over turns of the ratio within a turn: this machine is shared, and
+a slow spell then weighs on both sides (the 1-CPU figure, from one run in a Ray session of its
+own, is over the local runs' median). Ray's start-up (``ray.init`` and a worker per CPU
+importing gepa_lab and the sweep's code: :meth:`~gepa_lab.executors.ray.RayExecutor.warm_up`)
+is paid once per session, not per run: it is timed apart (``ray_start_s``) and the speedups
+are of the runs themselves; the JSON also gives the sweep's speedup with the start-up counted
+(``sweep_speedup_ray_with_start``).
 3. A two-node cluster (1 CPU each) running the CPU-heavy task; the worker node is killed once a
    third of the budget is done. ``node_kill_lost``: evaluations that started and never ended
    anywhere; ``node_kill_duplicated``: evaluations counted more than once by the run.
@@ -22,18 +28,25 @@ the sweep's speedup with the start-up counted (``sweep_speedup_ray_with_start``)
     RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 python benchmarks/ray_scaling.py [--steps 1200000]
 
 The last line is one JSON object: ``cpu_task_speedup_ray_2cpu`` (and ``_1cpu``, over the local
-executor), ``sweep_speedup_ray``, ``node_kill_lost``, ``node_kill_duplicated`` and the raw
-figures.
+executor), ``sweep_speedup_ray`` (and ``sweep_speedup_process_pool``), ``node_kill_lost``,
+``node_kill_duplicated`` and the raw figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
+import importlib
 import json
+import multiprocessing
 import os
+import statistics
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -47,7 +60,8 @@ from gepa_lab.executors import ThreadExecutor
 from gepa_lab.executors.ray import RayExecutor, check_loopback, one_machine_cluster
 from gepa_lab.lab.sweep import explore_point, grid_points, run_sweep
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
-from gepa_lab.sim.cpu_task import CpuChecker, cpu_world
+from gepa_lab.sim.cpu_task import CpuChecker
+from gepa_lab.sim.task_worlds import cpu_world
 
 MODELS = {"task_model": TASK_MODEL, "reflection_model": REFLECTION_MODEL}
 
@@ -128,65 +142,131 @@ def node_kill(steps: int, budget: int) -> dict:
     }
 
 
+def rotate(measures: dict[str, Callable[[], float]], repeats: int) -> dict[str, list[float]]:
+    """Each measure ``repeats`` times, taking turns (in reverse order every other turn), so
+    that a slow spell of this shared machine weighs on every side of a ratio; ratios are
+    then taken within a turn."""
+    got: dict[str, list[float]] = {name: [] for name in measures}
+    for turn in range(repeats):
+        names = list(measures) if turn % 2 == 0 else list(reversed(measures))
+        for name in names:
+            got[name].append(measures[name]())
+    return got
+
+
+def ratio(over: list[float], under: list[float]) -> float:
+    """The median over turns of ``over / under``."""
+    return round(statistics.median(a / b for a, b in zip(over, under, strict=True)), 3)
+
+
+class ProcessPool:
+    """A pool of ``workers`` plain processes as an executor, each importing the sweep's code
+    before the clock starts: the machine's own ceiling for a sweep, against which Ray's
+    overhead shows."""
+
+    def __init__(self, workers: int) -> None:
+        self.capacity = workers
+        self._pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),  # no fork of a Ray driver
+            initializer=importlib.import_module,
+            initargs=("gepa_lab.lab.explore",),
+        )
+        for started in [self._pool.submit(time.sleep, 0.5) for _ in range(workers)]:
+            started.result()
+
+    async def run(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._pool, partial(fn, *args))
+
+    def close(self) -> None:
+        self._pool.shutdown()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # About 0.2 s of CPU per evaluation here: a test suite run, an episode in a simulator.
     ap.add_argument("--steps", type=int, default=1_200_000, help="loop steps per evaluation")
     ap.add_argument("--budget", type=int, default=120, help="evaluations per CPU-task run")
+    ap.add_argument("--repeats", type=int, default=3, help="turns of the CPU-task runs")
     ap.add_argument("--sweep-size", type=int, default=150, help="problems per sweep run")
+    ap.add_argument("--sweep-repeats", type=int, default=5, help="turns of the sweeps")
     args = ap.parse_args()
     checker = CpuChecker(args.steps)
     out: dict = {"simulated": True, "steps": args.steps, "budget": args.budget}
-
-    local, t_local = cpu_run(task_on(ThreadExecutor(16), checker), args.budget)
-    rates = {"local": local.metric_calls / t_local}
-    print(f"local threads: {local.metric_calls} evaluations in {t_local:.1f} s", flush=True)
     starts = []
-    for cpus in (1, 2):
+
+    def start_ray(cpus: int) -> None:
         began = time.perf_counter()
         ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
-        try:
-            check_loopback()
-            executor = RayExecutor(num_cpus=1)
-            executor.warm_up()
-            starts.append(time.perf_counter() - began)
+        check_loopback()
+        RayExecutor(num_cpus=1, queued=1).warm_up("gepa_lab.lab.explore")
+        starts.append(time.perf_counter() - began)
+
+    def rate(executor, name: str) -> Callable[[], float]:
+        def measure() -> float:
             run, seconds = cpu_run(task_on(executor, checker), args.budget)
-        finally:
-            ray.shutdown()
-        if run.metric_calls != local.metric_calls:
-            raise SystemExit(
-                f"Ray {cpus} CPU(s) ran {run.metric_calls} evaluations, not {local.metric_calls}"
-            )
-        rates[f"ray_{cpus}cpu"] = run.metric_calls / seconds
-        print(f"Ray, {cpus} CPU(s): {run.metric_calls} evaluations in {seconds:.1f} s", flush=True)
-    out["evaluations_per_s"] = {k: round(v, 1) for k, v in rates.items()}
-    out["cpu_task_speedup_ray_1cpu"] = round(rates["ray_1cpu"] / rates["local"], 3)
-    out["cpu_task_speedup_ray_2cpu"] = round(rates["ray_2cpu"] / rates["local"], 3)
+            if run.metric_calls != args.budget:
+                raise SystemExit(f"{name} ran {run.metric_calls} evaluations, not {args.budget}")
+            print(f"{name}: {run.metric_calls} evaluations in {seconds:.1f} s", flush=True)
+            return run.metric_calls / seconds
+
+        return measure
 
     points = grid_points({"cohort_quantile": [0.3, 0.4, 0.5, 0.6]}, [0, 1])
-    began = time.perf_counter()
     point = {"dataset_size": args.sweep_size, "target_quality": 1.0, "budget": 8000}
-    one_by_one = run_sweep(explore_point, points, ThreadExecutor(1), None, **point)
-    t_seq = time.perf_counter() - began
-    print(f"sweep of {len(points)} runs one after another: {t_seq:.1f} s", flush=True)
-    began = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    tables: list = []  # every sweep must give the same rows, the seconds aside
+
+    def sweep(executor, name: str) -> Callable[[], float]:
+        def measure() -> float:
+            began = time.perf_counter()
+            table = run_sweep(explore_point, points, executor, None, **point)
+            seconds = time.perf_counter() - began
+            print(f"sweep of {len(points)} runs, {name}: {seconds:.1f} s", flush=True)
+            tables.append(table.drop(columns="seconds"))
+            if not tables[-1].equals(tables[0]):
+                raise SystemExit(f"the sweep {name} gave other results than the first sweep")
+            return seconds
+
+        return measure
+
     try:
-        check_loopback()
-        executor = RayExecutor(num_cpus=1, queued=1)
-        executor.warm_up()
-        starts.append(time.perf_counter() - began)
-        began = time.perf_counter()
-        on_ray = run_sweep(explore_point, points, executor, None, **point)
-        t_ray = time.perf_counter() - began
+        start_ray(1)
+        one_cpu = rate(RayExecutor(num_cpus=1), "Ray, 1 CPU")()
     finally:
         ray.shutdown()
-    print(f"the same sweep on Ray (2 CPUs): {t_ray:.1f} s", flush=True)
-    if not one_by_one.drop(columns="seconds").equals(on_ray.drop(columns="seconds")):
-        raise SystemExit("the sweep on Ray gave other results than one after another")
-    out["sweep_seconds"] = {"sequential": round(t_seq, 2), "ray_2cpu": round(t_ray, 2)}
-    out["sweep_speedup_ray"] = round(t_seq / t_ray, 3)
+    pool = ProcessPool(2)
+    try:
+        start_ray(2)
+        rates = rotate(
+            {
+                "local": rate(ThreadExecutor(16), "local threads"),
+                "ray_2cpu": rate(RayExecutor(num_cpus=1), "Ray, 2 CPUs"),
+            },
+            args.repeats,
+        )
+        import gepa_lab.lab.explore  # noqa: F401  (as the Ray workers did in start_ray)
+
+        sweeps = rotate(
+            {
+                "sequential": sweep(ThreadExecutor(1), "one after another"),
+                "ray_2cpu": sweep(RayExecutor(num_cpus=1, queued=1), "on Ray (2 CPUs)"),
+                "process_pool_2": sweep(pool, "in 2 plain processes"),
+            },
+            args.sweep_repeats,
+        )
+    finally:
+        pool.close()
+        ray.shutdown()
+    out["evaluations_per_s"] = {k: [round(v, 2) for v in vs] for k, vs in rates.items()}
+    out["evaluations_per_s"]["ray_1cpu"] = [round(one_cpu, 2)]  # one run, a session of its own
+    out["cpu_task_speedup_ray_1cpu"] = round(one_cpu / statistics.median(rates["local"]), 3)
+    out["cpu_task_speedup_ray_2cpu"] = ratio(rates["ray_2cpu"], rates["local"])
+    out["sweep_seconds"] = {k: [round(v, 2) for v in vs] for k, vs in sweeps.items()}
+    out["sweep_speedup_ray"] = ratio(sweeps["sequential"], sweeps["ray_2cpu"])
+    # The same sweep in two plain processes: what this machine allows, Ray or not.
+    out["sweep_speedup_process_pool"] = ratio(sweeps["sequential"], sweeps["process_pool_2"])
     out["ray_start_s"] = [round(t, 2) for t in starts]  # ray.init and warm_up, per session
+    t_seq, t_ray = (statistics.median(sweeps[k]) for k in ("sequential", "ray_2cpu"))
     out["sweep_speedup_ray_with_start"] = round(t_seq / (t_ray + starts[-1]), 3)
 
     kill = node_kill(300_000, 300)  # the kill lands while evaluations run on both nodes

@@ -2,7 +2,9 @@
 
 Tasks (gepa_lab.sim.task_worlds): ``reviews45``, 45 product reviews labelled positive or
 negative by an LLM task with a label-accuracy metric, and ``plan-solve30``, a two-step program
-(a planner call, then a solver call, each with its own component) on 30 AIME-style problems.
+(a planner call, then a solver call, each with its own component) on 30 AIME-style problems,
+and ``cpu-check30``, 30 AIME-style problems whose answers a program checks, two checks at a
+time (a 2-CPU machine) for half a simulated second each.
 Per task and seed, three systems run to the task's target within its budget of task calls:
 gepa_lab's default Config (64 calls in flight), GEPA's default (``gepa.optimize``, 10 in flight)
 and GEPA's parallel proposals (``PxNSampling(4, 4)``, 64 in flight), all on the same task
@@ -14,7 +16,7 @@ task + reflection calls ratio (gepa_lab over GEPA default), and each system's he
 The last line is one JSON object with ``tasks`` and ``min_median_speedup`` and
 ``max_median_calls_ratio`` (against GEPA's default, over the tasks).
 
-    python benchmarks/tasks_vs_gepa.py [--seeds 16] [--tasks reviews45,plan-solve30] [--jobs 2]
+    python benchmarks/tasks_vs_gepa.py [--seeds 16] [--tasks reviews45,cpu-check30] [--jobs 2]
 """
 
 from __future__ import annotations

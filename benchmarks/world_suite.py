@@ -1,6 +1,6 @@
 """gepa_lab against GEPA on every simulated world of the suite (gepa_lab.sim.worlds.SUITE: the
-AIME-style worlds, and the review-labelling task and the two-step program with deterministic
-and weak reflection models).
+AIME-style worlds, and the review-labelling task, the two-step program and the problems checked
+by a program two at a time (``cpu-check30``) with deterministic and weak reflection models).
 
 Simulated results (virtual clock, deterministic). Per world and seed, four systems run to the
 world's target within its task-call budget: gepa_lab's default Config (64 calls in flight),

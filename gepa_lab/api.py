@@ -21,7 +21,15 @@ from .llm.limiter import AdaptiveLimiter
 from .llm.provider import ProviderError
 from .llm.throttle import RetryPolicy, Throttled
 from .llm.usage import PriceTable, Usage, price_table
-from .protocols import Adapter, FeedbackFn, ProgressFn, Provider, RunAborted, Task
+from .protocols import (
+    Adapter,
+    ExecutorError,
+    FeedbackFn,
+    ProgressFn,
+    Provider,
+    RunAborted,
+    Task,
+)
 from .runs.context import RunContext
 from .runs.run_dir import open_run_dir
 from .runs.telemetry import RunResult
@@ -168,11 +176,12 @@ async def score_prompt(
         for _ in range(MAX_TRIES):  # a failed call is tried again, never scored 0 (as in a run)
             try:
                 return (await adapter.evaluate(cand, example)).score
-            except ProviderError as exc:
+            except (ProviderError, ExecutorError) as exc:
                 error = exc
+        where = "executor" if isinstance(error, ExecutorError) else "endpoint"
         raise RunAborted(
             f"scoring example {example.id!r} failed on each of {MAX_TRIES} tries "
-            f"({type(error).__name__}: {error}): the endpoint refuses it"
+            f"({type(error).__name__}: {error}): the {where} refuses it"
         )
 
     async def mean() -> float:

@@ -9,16 +9,19 @@ runs. Skipped without Ray (the ``ray`` extra, in ``dev``).
 from __future__ import annotations
 
 import json
-import random
+import sys
+import time
 
 import pytest
 
 import gepa_lab as gl
+from gepa_lab.engine.pipeline import example_order
 from gepa_lab.executors import ThreadExecutor
 from gepa_lab.lab.sweep import explore_point, run_sweep
 from gepa_lab.protocols import RunAborted
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
-from gepa_lab.sim.cpu_task import CpuChecker, cpu_task, cpu_world
+from gepa_lab.sim.cpu_task import CpuChecker, cpu_task
+from gepa_lab.sim.task_worlds import cpu_world
 
 ray = pytest.importorskip("ray")
 from gepa_lab.executors.ray import RayExecutor, check_loopback  # noqa: E402  (needs Ray)
@@ -68,7 +71,7 @@ def test_a_run_on_ray_scores_as_a_local_run_and_counts_each_evaluation_once(loca
     # (candidate, example) was counted once.
     state = json.loads((tmp_path / "run" / "state.json").read_text())
     check, train = CpuChecker(STEPS), cpu_world(0).train
-    examples = _run_order(train, seed=3)
+    examples = [train[i] for i in example_order(len(train), 3)]
     kept = 0
     for cand in state["candidates"]:
         instruction = cand["components"]["instruction"]
@@ -78,14 +81,6 @@ def test_a_run_on_ray_scores_as_a_local_run_and_counts_each_evaluation_once(loca
     assert kept == res.metric_calls
     local = cpu_world(0).score(res.best_candidate, train)
     assert local == pytest.approx(res.best_quality)
-
-
-def _run_order(train: list, seed: int) -> list:
-    """The examples in the order a run with ``seed`` holds them (scores are kept by position
-    in it): the engine's shuffle, gepa_lab.engine.pipeline.Pipeline."""
-    order = list(range(len(train)))
-    random.Random(f"{seed}/order").shuffle(order)
-    return [train[i] for i in order]
 
 
 def test_a_user_error_on_a_worker_stops_the_run_naming_the_example(local_ray):
@@ -127,3 +122,18 @@ def test_a_sweep_runs_its_points_as_ray_tasks_and_reports_a_failed_one(local_ray
     assert table["error"].iloc[2].startswith("ValueError: knob 'nonsense' is unknown")
     here = explore_point("eval_concurrency", 16, 0, dataset_size=20, target_quality=0.5)
     assert table["time_to_target"].iloc[0] == here["time_to_target"]  # the same run, elsewhere
+
+
+def test_warm_up_imports_what_the_calls_need_on_every_worker(local_ray):
+    def imported(module: str, hold: float) -> bool:
+        time.sleep(hold)  # hold the CPU, so that the two calls run on two workers
+        return module in sys.modules
+
+    def on_both_workers() -> list[bool]:
+        return ray.get([local_ray._task.remote(imported, "wave", 0.5) for _ in range(2)])
+
+    assert on_both_workers() == [False, False]  # a module neither Ray nor gepa_lab imports
+    assert local_ray.warm_up("wave") >= 0.5
+    assert on_both_workers() == [True, True]
+    with pytest.raises(ModuleNotFoundError, match="no_such_module"):
+        local_ray.warm_up("no_such_module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import threading
 import time
 from pathlib import Path
@@ -14,8 +13,10 @@ from pathlib import Path
 import pytest
 
 import gepa_lab as gl
+from gepa_lab.engine.pipeline import example_order
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
-from gepa_lab.sim.cpu_task import CpuChecker, cpu_world
+from gepa_lab.sim.cpu_task import CpuChecker
+from gepa_lab.sim.task_worlds import cpu_world
 
 ray = pytest.importorskip("ray")
 from gepa_lab.executors.ray import RayExecutor, one_machine_cluster  # noqa: E402  (needs Ray)
@@ -91,8 +92,7 @@ def test_a_node_killed_mid_run_loses_nothing_and_counts_nothing_twice(two_nodes,
     assert all(any(k == key and n != dead for k, n in ended) for key in cut)
     # Every score kept is right, and each evaluation was counted once: none lost or twice.
     state = json.loads((tmp_path / "run" / "state.json").read_text())
-    order = list(range(len(world.train)))
-    random.Random("5/order").shuffle(order)  # the run's example order (Pipeline)
+    order = example_order(len(world.train), 5)  # the positions the scores are kept by
     kept = 0
     for cand in state["candidates"]:
         for pos, score in cand["scores"].items():

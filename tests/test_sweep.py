@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from gepa_lab.executors import ThreadExecutor
@@ -27,6 +28,8 @@ def test_grid_points_vary_each_knob_alone_for_every_seed():
 def square(knob: str, value: int, seed: int, offset: int = 0) -> dict:
     if value == 3:
         raise RuntimeError("three is not allowed")
+    if value == 5:
+        return {"result": 0, "seed": -1}  # would overwrite the point's own seed
     return {"result": value * value + seed + offset}
 
 
@@ -58,3 +61,16 @@ def test_explore_point_runs_the_explorer_with_one_knob_changed():
     assert capped["stop_reason"] == "budget" and 300 <= capped["metric_calls"] < 400
     with pytest.raises(ValueError, match="knob 'concurrency' is unknown"):
         explore_point("concurrency", 16, 0)
+
+
+def test_a_point_may_not_overwrite_the_sweeps_columns_and_own_threads_are_closed(monkeypatch):
+    closed = []
+    monkeypatch.setattr(ThreadExecutor, "close", lambda self: closed.append(self))
+    table = run_sweep(square, [("x", 5, 1), ("x", 2, 1)], None, None)
+    assert list(table["seed"]) == [1, 1]
+    taken = "ValueError: the point returned ['seed'], the sweep's own columns"
+    assert table["error"].iloc[0] == taken
+    assert pd.isna(table["error"].iloc[1]) and table["result"].iloc[1] == 5
+    assert len(closed) == 1  # the two threads the sweep started for itself
+    run_sweep(square, [("x", 2, 1)], ThreadExecutor(1), None)
+    assert len(closed) == 1  # a caller's executor is the caller's to close

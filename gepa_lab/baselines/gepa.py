@@ -360,6 +360,11 @@ async def optimize_gepa(
         reflection_minibatch_size=reflection_minibatch_size,
     )
 
+    # An evaluator's executor runs so many at once: more calls in flight would only wait for it
+    # (as in a gepa_lab run, whose pipeline reads the same capacity).
+    capacity = getattr(task, "capacity", None)
+    slots = min(concurrency, capacity) if capacity is not None else concurrency
+
     def work() -> RunResult:
         import gepa
         from gepa.strategies.proposal_sampling import PxNSampling
@@ -385,7 +390,7 @@ async def optimize_gepa(
             task=task,
         )
         rec = _Recorder(loop, usage, label, target_quality, max_wall_time, on_progress)
-        adapter = GepaAdapter(llm, loop, rec, concurrency)
+        adapter = GepaAdapter(llm, loop, rec, slots)
         try:
             check = getattr(backend, "check", None)
             if check is not None:
@@ -442,7 +447,8 @@ async def optimize_gepa(
             failed_calls=rec.failed_calls,
             reflection_calls=rec.reflection_calls,
             candidates=n,
-            utilization=rec.utilization(concurrency, duration),
+            utilization=rec.utilization(slots, duration),
+            slots=float(slots) if slots < concurrency else None,
             rung_sizes=(len(val),),
             rung_counts=rung_counts,
             events=rec.log.frame(),

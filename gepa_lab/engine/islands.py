@@ -132,7 +132,10 @@ def combine(results: list[RunResult], config: Config, label: str) -> RunResult:
     for col in rung_counts.columns.drop(["rung", "examples"]):
         rung_counts[col] = sum(r.rung_counts[col] for r in results)
     duration = max(r.wall_time for r in results)
-    area = sum(r.utilization * r.config.eval_concurrency * r.wall_time for r in results)
+    area = sum(r.utilization * r.slot_limit * r.wall_time for r in results)
+    # An executor's capacity is shared by the islands: their slots add up, each while it ran.
+    shared = any(r.slots is not None for r in results) and duration > 0
+    slots = sum(r.slot_limit * r.wall_time for r in results) / duration if shared else None
     reached = [r.time_to_target for r in results if r.time_to_target is not None]
     reasons = [r.stop_reason for r in results]
     stop = next((s for s in GLOBAL_STOPS if s in reasons), reasons[-1])
@@ -158,7 +161,8 @@ def combine(results: list[RunResult], config: Config, label: str) -> RunResult:
         failed_calls=sum(r.failed_calls for r in results),
         reflection_calls=sum(r.reflection_calls for r in results),
         candidates=sum(r.candidates for r in results),
-        utilization=area / (config.eval_concurrency * duration) if duration > 0 else 0.0,
+        utilization=area / ((slots or config.eval_concurrency) * duration) if duration else 0.0,
+        slots=slots,
         rung_sizes=results[0].rung_sizes,
         rung_counts=rung_counts,
         events=events,

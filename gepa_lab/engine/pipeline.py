@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..config import Config
 from ..llm.usage import Usage
-from ..protocols import Adapter, ProgressFn, RunAborted
+from ..protocols import Adapter, ExecutorError, ProgressFn, RunAborted
 from ..runs.telemetry import EventLog, RunResult, timeline_frame
 from .archive import Archive
 from .bandit import StrategyBandit
@@ -50,7 +50,17 @@ from .queue import Job, JobQueue, promise
 MIN_COHORT = 4  # results on a rung judged before its cohort cut applies (see Ladder)
 # Tries of one evaluation (each after the throttle's own retries) before the run stops.
 MAX_TRIES = 10
+EXECUTOR_FAILED = "the executor failed"  # how a failed trace's feedback begins, after one
 FAILED_SHARE_WARNING = 0.01  # above this share of failed evaluations the result warns
+
+
+def example_order(n: int, seed: int) -> list[int]:
+    """The training examples' indices in the order a run with ``seed`` holds them: a shuffle, so
+    that nested shards are random; the positions in it key each candidate's scores (as in a
+    run directory's ``state.json``)."""
+    order = list(range(n))
+    random.Random(f"{seed}/order").shuffle(order)
+    return order
 
 
 class Pipeline:
@@ -99,9 +109,7 @@ class Pipeline:
         self._capacity = capacity if capacity is not None and capacity() is not None else None
         self.label, self.time_mode, self.simulated = label, time_mode, simulated
         self.on_progress = on_progress
-        order = list(range(len(trainset)))
-        random.Random(f"{config.seed}/order").shuffle(order)
-        self.examples = [trainset[i] for i in order]
+        self.examples = [trainset[i] for i in example_order(len(trainset), config.seed)]
         self.sizes = config.rung_sizes(len(trainset))
         self.ladder = Ladder(
             len(self.sizes),
@@ -168,7 +176,10 @@ class Pipeline:
         self._error: BaseException | None = None
         self._t0 = 0.0
         self._t_end: float | None = None
-        self._area = 0.0
+        self._area = 0.0  # in-flight task calls integrated over time
+        # With an executor: the slots open (its share of the capacity) integrated over time.
+        self._slot_area = 0.0
+        self._limit = config.eval_concurrency
         self._last_t = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -180,6 +191,8 @@ class Pipeline:
     def _in_flight_add(self, delta: int) -> None:
         t = self.now()
         self._area += self.in_flight * (t - self._last_t)
+        if self._capacity is not None:
+            self._slot_area += self._limit * (t - self._last_t)
         self._last_t = t
         self.in_flight += delta
 
@@ -187,6 +200,7 @@ class Pipeline:
     async def run(self, seeds: Sequence[dict[str, str]]) -> RunResult:
         self._loop = asyncio.get_running_loop()
         self._t0 = self._loop.time()
+        self._limit = self._open_slots()
         for comps in seeds:
             cand = self._new_candidate(dict(comps), None, "seed")
             if cand is not None:
@@ -238,6 +252,8 @@ class Pipeline:
         self.stop_reason = reason
         self._t_end = self.now()
         self._area += self.in_flight * (self._t_end - self._last_t)
+        if self._capacity is not None:
+            self._slot_area += self._limit * (self._t_end - self._last_t)
         self._last_t = self._t_end
         self.log.add(self._t_end, "stop")
         self._done.set()
@@ -274,6 +290,14 @@ class Pipeline:
     def _calls_spent(self) -> bool:
         return self.budget.calls_spent(self.launched, self._mutation_seq)
 
+    def _open_slots(self) -> int:
+        """Task calls that may run at once: eval_concurrency, or fewer if the task's executor
+        runs fewer (islands share it: each gets its share)."""
+        limit = self.cfg.eval_concurrency
+        if self._capacity is not None:
+            limit = min(limit, max(1, -(-self._capacity() // self._id_step)))
+        return limit
+
     def _pump(self) -> None:
         """Launch examples from the highest-priority jobs while slots are free."""
         if not self.stopping:
@@ -281,8 +305,11 @@ class Pipeline:
             if reason is not None:
                 self._stop(reason)
         queue, limit = self.queue, self.cfg.eval_concurrency
-        if self._capacity is not None:  # islands share the executor: each gets its share
-            limit = min(limit, max(1, -(-self._capacity() // self._id_step)))
+        if self._capacity is not None:
+            limit = self._open_slots()
+            if limit != self._limit:
+                self._in_flight_add(0)  # the slots open so far, counted at the old limit
+                self._limit = limit
         while queue and self.in_flight < limit and not self.stopping:
             if self._calls_spent():
                 break
@@ -314,7 +341,8 @@ class Pipeline:
         except (asyncio.CancelledError, RunAborted):
             raise
         except Exception as exc:
-            return Trace(0.0, "", f"call failed: {type(exc).__name__}: {exc}", failed_call=True)
+            where = EXECUTOR_FAILED if isinstance(exc, ExecutorError) else "call failed"
+            return Trace(0.0, "", f"{where}: {type(exc).__name__}: {exc}", failed_call=True)
         finally:
             self._in_flight_add(-1)
 
@@ -355,14 +383,25 @@ class Pipeline:
         tries = self._tries[key] = self._tries.get(key, 0) + 1
         if tries >= MAX_TRIES:
             name = getattr(self.examples[pos], "id", pos)
+            failed = f"example {name!r} failed on each of {MAX_TRIES} tries ({trace.feedback})"
+            if trace.feedback.startswith(EXECUTOR_FAILED):
+                if not self.finished_calls:
+                    raise RunAborted(
+                        f"no evaluation has succeeded: {failed}: the executor runs none; check "
+                        "where it runs (on Ray: `ray status`) or use the default ThreadExecutor"
+                    )
+                raise RunAborted(
+                    f"{failed}, while {self.finished_calls} others succeeded: the executor "
+                    "cannot run it (a worker that dies on it: out of memory, a crash in native "
+                    "code); fix the evaluator or leave the example out"
+                )
             if not self.finished_calls:
                 raise RunAborted(
                     f"no evaluation has succeeded ({self.failed_calls} failed; example {name!r} "
                     f"{MAX_TRIES} times): the endpoint refuses every request ({trace.feedback})"
                 )
             raise RunAborted(
-                f"the evaluation of example {name!r} failed on each of {MAX_TRIES} tries "
-                f"({trace.feedback}), while {self.finished_calls} others succeeded: the "
+                f"the evaluation of {failed}, while {self.finished_calls} others succeeded: the "
                 "endpoint refuses it; fix the request (its length, max_tokens, the model's "
                 "parameters) or leave the example out"
             )
@@ -763,13 +802,18 @@ class Pipeline:
         )
         rung_counts["completed"] = 0
         rung_counts.loc[len(self.sizes) - 1, "completed"] = self.counts["finished"][-1]
-        util = self._area / (self.cfg.eval_concurrency * duration) if duration > 0 else 0.0
+        slots = None  # eval_concurrency, unless the executor ran fewer at once
+        full = self.cfg.eval_concurrency * duration * (1 - 1e-9)
+        if self._capacity is not None and 0 < self._slot_area < full:
+            slots = self._slot_area / duration
+        util = self._area / ((slots or self.cfg.eval_concurrency) * duration) if duration else 0.0
         tried = self.finished_calls + self.failed_calls
         if tried and self.failed_calls / tried > FAILED_SHARE_WARNING:
+            where = "the endpoint" if self._capacity is None else "the endpoint or the executor"
             self.warnings.append(
                 f"{self.failed_calls} of {tried} evaluations ({self.failed_calls / tried:.1%}) "
-                "failed and were tried again (none was scored): the endpoint is unreliable; "
-                "see provider_stats for its errors and retries"
+                f"failed and were tried again (none was scored): {where} is unreliable; see "
+                "provider_stats for the endpoint's errors and retries"
             )
         return RunResult(
             label=self.label,
@@ -779,6 +823,7 @@ class Pipeline:
             stop_reason=self.stop_reason,
             time_to_target=self.time_to_target,
             wall_time=duration,
+            slots=slots,
             metric_calls=self.finished_calls,
             failed_calls=self.failed_calls,
             reflection_calls=self.reflections,

@@ -19,6 +19,7 @@ Ray runs in real time: a run on the virtual clock is refused.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +35,14 @@ RAY_MISSING = "the Ray executor needs Ray: pip install 'gepa_lab[ray]'"
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
     """What a Ray worker runs: ``fn`` (resolved from its object reference) on ``args``."""
     return fn(*args)
+
+
+def _warm(modules: tuple[str, ...], hold: float) -> None:
+    """Import ``modules`` on this worker, then hold its CPU ``hold`` seconds, so that the
+    other warm-up calls land on other workers."""
+    for name in modules:
+        importlib.import_module(name)
+    time.sleep(hold)
 
 
 class RayExecutor:
@@ -89,12 +98,13 @@ class RayExecutor:
             self._capacity, self._read_at = slots * self.queued, now
         return self._capacity
 
-    def warm_up(self) -> float:
-        """Start a worker on every slot now, each importing gepa_lab (about 2 s here), rather
-        than during the first evaluations; the seconds it took."""
+    def warm_up(self, *modules: str) -> float:
+        """Start a worker on every slot now, each importing gepa_lab (about 2 s here) and
+        ``modules`` (what the calls will import), rather than during the first calls; the
+        seconds it took."""
         began = time.monotonic()
         slots = max(1, self.capacity // self.queued)
-        self._ray.get([self._task.remote(time.sleep, 0.5) for _ in range(slots)])
+        self._ray.get([self._task.remote(_warm, modules, 0.5) for _ in range(slots)])
         return time.monotonic() - began
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:

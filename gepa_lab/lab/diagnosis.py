@@ -75,7 +75,13 @@ def diagnose(run: RunResult) -> list[Finding]:
             )
         )
     util = run.utilization
-    limit = cfg.eval_concurrency
+    limit = run.slot_limit  # the config's eval_concurrency, or an executor's mean capacity
+    slots = f"{round(limit, 1):g} task-call slots"
+    more = (
+        "more of the executor's capacity (workers, CPUs in the cluster) would help"
+        if run.slots is not None
+        else "more concurrency would help if the provider allows it"
+    )
     if rate_bound:
         pass  # calls in flight were mostly waiting for the limiter, not for the model
     elif util >= FULL_SLOTS:
@@ -83,9 +89,8 @@ def diagnose(run: RunResult) -> list[Finding]:
             Finding(
                 "concurrency",
                 True,
-                f"the {limit} task-call slots were {util:.0%} full on average: latency times "
-                "the concurrency limit bounds the run; more concurrency would help if the "
-                "provider allows it.",
+                f"the {slots} were {util:.0%} full on average: latency times the "
+                f"concurrency limit bounds the run; {more}.",
             )
         )
     else:
@@ -122,7 +127,7 @@ def diagnose(run: RunResult) -> list[Finding]:
                 Finding(
                     "sequential structure",
                     True,
-                    f"the {limit} task-call slots were only {util:.0%} full on average: one "
+                    f"the {slots} were only {util:.0%} full on average: one "
                     "candidate at a time, each step waiting for the previous one (a minibatch "
                     f"of {cfg.reflection_minibatch_size} uses {cfg.reflection_minibatch_size} "
                     "slots), so latency, not the provider, sets the pace.",
@@ -133,7 +138,7 @@ def diagnose(run: RunResult) -> list[Finding]:
                 Finding(
                     "latency chain",
                     True,
-                    f"the {limit} task-call slots were {util:.0%} full on average and nothing "
+                    f"the {slots} were {util:.0%} full on average and nothing "
                     "waited on the provider: each improvement waits for the one before it "
                     "(reflection, then each rung's slowest call), so call latency sets the pace.",
                 )

@@ -28,8 +28,8 @@ from ..runs.telemetry import RunResult
 from ..sim import REFLECTION_MODEL, TASK_MODEL, SimProvider, synthetic_aime
 from ..sim.latency import Latency
 from ..sim.rate_limits import RateLimits
+from ..sim.skills import SEED_PROMPT
 
-SEED_PROMPT = "You are a helpful assistant. Solve the math problem."
 RATE_WINDOW = 5.0  # seconds of progress reports the live rate averages over
 # Each knob's label (in words, with its unit), its help (the widget's tooltip) and step.
 KNOBS: dict[str, tuple[str, str, float]] = {

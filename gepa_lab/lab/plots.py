@@ -172,12 +172,12 @@ def plot_activity(results: Sequence[RunResult], bins: int = 100) -> Figure:
     for run in runs:
         ax = next(axes)
         share = _binned(_summed(run.timeline, "in_flight"), run.wall_time, bins)  # type: ignore[arg-type]
-        limit = run.config.eval_concurrency
+        limit = run.slot_limit
         ax.fill_between(share.index, share / limit, step="post", alpha=0.6)
         ax.set_ylim(0, 1.05)
         ax.set_ylabel("slots in use")
         ax.set_title(
-            f"{run.label}: share of its {limit} task-call slots in use "
+            f"{run.label}: share of its {round(limit, 1):g} task-call slots in use "
             f"(mean {run.utilization:.0%}){simulated}"
         )
     for run in laddered:

@@ -49,7 +49,8 @@ def explore_point(
     what a sweep plots."""
     from ..api import optimize_sync  # a point runs in a worker: import what it needs there
     from ..sim import REFLECTION_MODEL, TASK_MODEL, synthetic_aime
-    from .explore import SEED_PROMPT, Settings
+    from ..sim.skills import SEED_PROMPT
+    from .explore import Settings
 
     known = {f.name for f in fields(Settings)}
     if knob not in known:
@@ -100,8 +101,10 @@ async def run_sweep_async(
         async with slots:
             row: dict[str, Any] = {"knob": knob, "value": value, "seed": seed}
             try:
-                row |= dict(await runner.run(fn, knob, value, seed))
-                row["error"] = None
+                got = dict(await runner.run(fn, knob, value, seed))
+                if taken := sorted(set(got) & {*row, "error"}):
+                    raise ValueError(f"the point returned {taken}, the sweep's own columns")
+                row |= got | {"error": None}
             except Exception as exc:  # a failed point is a row that says why, not a lost sweep
                 row["error"] = f"{type(exc).__name__}: {exc}"
         done += 1
@@ -113,7 +116,11 @@ async def run_sweep_async(
             )
         return row
 
-    rows = await asyncio.gather(*(one(*p) for p in todo))
+    try:
+        rows = await asyncio.gather(*(one(*p) for p in todo))
+    finally:
+        if executor is None:  # this sweep's own threads
+            runner.close()
     return pd.DataFrame(rows)
 
 

@@ -161,7 +161,7 @@ class RunResult:
     failed_calls: int
     reflection_calls: int
     candidates: int
-    utilization: float  # mean in-flight task calls / eval_concurrency
+    utilization: float  # mean in-flight task calls / slot_limit
     rung_sizes: tuple[int, ...]
     rung_counts: pd.DataFrame
     events: pd.DataFrame
@@ -182,6 +182,14 @@ class RunResult:
     # The run's state sampled as it went: time, task calls in flight, reflections in flight,
     # new candidates queued, candidates at each rung (rung0, rung1, ...), finished task calls.
     timeline: pd.DataFrame | None = None
+    # Mean task-call slots open, when the task's executor ran fewer at once than the config's
+    # eval_concurrency (a Ray cluster's CPUs); None: eval_concurrency.
+    slots: float | None = None
+
+    @property
+    def slot_limit(self) -> float:
+        """How many task calls could run at once, on average: what utilization is out of."""
+        return self.slots if self.slots is not None else self.config.eval_concurrency
 
     @property
     def llm_calls(self) -> int:
@@ -242,6 +250,7 @@ class RunResult:
             "candidates": self.candidates,
             "throughput_calls_per_s": round(self.throughput, 2),
             "utilization": round(self.utilization, 4),
+            "slots": round(self.slot_limit, 2),  # what utilization is out of
             "pruned_first_rung": round(self.pruned_first_rung, 4),
             "rung_sizes": list(self.rung_sizes),
             "time_mode": self.time_mode,

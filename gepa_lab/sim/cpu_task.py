@@ -9,26 +9,27 @@ AIME does. The loop is deterministic and holds the GIL, so threads in one proces
 check at a time and only more processes (Ray workers) run more: about 1 ms per 7,000 steps on
 the 2-core machines here.
 
-``cpu_world(steps)`` packages it as a :class:`~gepa_lab.sim.task_worlds.TaskWorld` (training and
-held-out sets, seed, reference, budget), its answers and scores those of the AIME world.
+:class:`VirtualCpus` is the same work on the virtual clock: a machine of a few CPUs, each check
+holding one for a simulated time. With it the task joins the suite of simulated worlds
+(``cpu-check30`` in :mod:`gepa_lab.sim.task_worlds`), deterministic like them: a world where
+evaluations are few at a time and slow, not thousands of LLM calls in flight.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..executors import ThreadExecutor
 from ..protocols import Executor
 from ..tasks.evaluator import EvaluatorTask
 from ..tasks.examples import Example
 from ..tasks.metrics import ExactInt
-from .dataset import synthetic_aime
-from .skills import HABITS, SKILLS
 from .task_model import answer
-from .task_worlds import TaskWorld
-
-CPU_SEED = "You are a helpful assistant. Solve the math problem."
-CPU_REFERENCE = "\n".join([CPU_SEED, *(s.hint for s in SKILLS), *(h.hint for h in HABITS)])
 
 
 def spend(steps: int, salt: str) -> int:
@@ -70,14 +71,44 @@ def cpu_task(steps: int = 20_000, executor: Executor | None = None) -> Evaluator
     )
 
 
-def cpu_world(steps: int = 20_000, executor: Executor | None = None) -> TaskWorld:
-    """The AIME-style problems scored by :class:`CpuChecker`: 30 training problems, 100
-    held out."""
-    return TaskWorld(
-        f"cpu-check30-{steps}",
-        cpu_task(steps, executor),
-        CPU_SEED,
-        CPU_REFERENCE,
-        lambda: (synthetic_aime(30, seed=5), synthetic_aime(100, seed=1005, prefix="held")),
-        budget=3000,
-    )
+class VirtualCpus:
+    """An executor for the virtual clock standing in for a machine of ``cpus`` CPUs: each call
+    waits for a free CPU, holds it ``seconds`` simulated seconds, then runs on the event loop
+    (for a check that costs next to nothing really, such as ``CpuChecker(0)``)."""
+
+    def __init__(self, cpus: int = 2, seconds: float = 0.5) -> None:
+        if isinstance(cpus, bool) or not isinstance(cpus, int) or cpus < 1:
+            raise ValueError(f"cpus={cpus!r} is invalid: must be an integer >= 1")
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not 0 <= seconds < math.inf
+        ):
+            raise ValueError(f"seconds={seconds!r} is invalid: must be a finite number >= 0")
+        self.cpus, self.seconds = cpus, seconds
+        # A semaphore serves one event loop; each run has its own loop.
+        self._free: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @property
+    def capacity(self) -> int:
+        return self.cpus
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        free = self._free.get(loop)
+        if free is None:
+            free = self._free[loop] = asyncio.Semaphore(self.cpus)
+        async with free:
+            await asyncio.sleep(self.seconds)
+            return fn(*args)
+
+    def close(self) -> None:
+        self._free.clear()
+
+    def __reduce__(self) -> tuple[type, tuple[int, float]]:
+        return VirtualCpus, (self.cpus, self.seconds)  # a copy starts with every CPU free
+
+    def __repr__(self) -> str:
+        return f"VirtualCpus(cpus={self.cpus}, seconds={self.seconds})"

@@ -209,6 +209,11 @@ STEPS = Habit(
 )
 HABITS: tuple[Habit, ...] = (FORMAT, VERIFY, STEPS)
 
+# The AIME-style worlds' seed instruction, and the reference that states every hint and habit
+# the simulated task model knows: what a well-written instruction reaches sets their targets.
+SEED_PROMPT = "You are a helpful assistant. Solve the math problem."
+REFERENCE = "\n".join([SEED_PROMPT, *(s.hint for s in SKILLS), *(h.hint for h in HABITS)])
+
 # The shortcut of the "deceptive" landscape: its phrase lifts every problem at once, but while it
 # is there the model answers from memory and the skill hints stop counting (a local optimum).
 SHORTCUT = Habit(

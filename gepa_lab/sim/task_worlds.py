@@ -1,5 +1,6 @@
 """The simulated world's tasks other than AIME, packaged for benchmarks: the review-labelling
-task (:mod:`gepa_lab.sim.sentiment`) and the two-step program (:mod:`gepa_lab.sim.program`).
+task (:mod:`gepa_lab.sim.sentiment`), the two-step program (:mod:`gepa_lab.sim.program`) and
+AIME-style answers checked by a program that costs CPU (:mod:`gepa_lab.sim.cpu_task`).
 
 Each has a training set, a held-out set that shares no example with it, a seed candidate, a
 task-call budget and a target that is not chosen by hand: the training-set score of a reference
@@ -14,14 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
-from ..protocols import Task
+from ..protocols import Executor, Task
 from ..tasks import LLMTask, ProgramTask, load_examples, metrics
 from ..tasks.examples import Example
+from .cpu_task import VirtualCpus, cpu_task
 from .dataset import synthetic_aime
 from .program import two_step
 from .provider import SimProvider
 from .sentiment import LABEL_FORMAT, LABELS, RULES, synthetic_reviews
-from .skills import HABITS, SKILLS
+from .skills import HABITS, REFERENCE, SEED_PROMPT, SKILLS
 
 REVIEW_SEED = "Label the review."
 PROGRAM_SEED = {
@@ -75,6 +77,20 @@ class TaskWorld:
         return math.floor(self.score(self.reference, self.train) * 20 + 1e-9) / 20
 
 
+def cpu_world(steps: int = 20_000, executor: Executor | None = None) -> TaskWorld:
+    """The AIME-style problems scored by :class:`~gepa_lab.sim.cpu_task.CpuChecker` spending
+    ``steps`` loop steps per check on ``executor`` (default: local threads): 30 training
+    problems, 100 held out, the answers and scores of the AIME worlds at any ``steps``."""
+    return TaskWorld(
+        "cpu-check30",
+        cpu_task(steps, executor),
+        SEED_PROMPT,
+        REFERENCE,
+        lambda: (synthetic_aime(30, seed=5), synthetic_aime(100, seed=1005, prefix="held")),
+        budget=3000,
+    )
+
+
 TASK_WORLDS = (
     TaskWorld(
         "reviews45",
@@ -103,5 +119,7 @@ TASK_WORLDS = (
         lambda: (synthetic_aime(30, seed=4), synthetic_aime(100, seed=1004, prefix="held")),
         budget=3000,
     ),
+    # Checks a few at a time, as on a 2-CPU machine, half a simulated second each.
+    cpu_world(0, VirtualCpus(cpus=2, seconds=0.5)),
 )
 TASK_WORLD_BY_NAME = {w.name: w for w in TASK_WORLDS}

@@ -19,11 +19,9 @@ from ..tasks import AIME
 from ..tasks.examples import Example
 from .dataset import synthetic_aime
 from .provider import TASK_MODEL, SimProvider
-from .skills import HABITS, SKILLS
+from .skills import REFERENCE, SEED_PROMPT
 from .task_worlds import TASK_WORLDS
 
-SEED_PROMPT = "You are a helpful assistant. Solve the math problem."
-REFERENCE = "\n".join([SEED_PROMPT, *(s.hint for s in SKILLS), *(h.hint for h in HABITS)])
 HELD_OUT = 100
 
 
@@ -86,9 +84,9 @@ WORLDS = (
 )
 WORLD_BY_NAME = {w.name: w for w in WORLDS}
 
-# The suite benchmarks/world_suite.py runs: the AIME-style worlds, and the review-labelling task
-# and the two-step program (gepa_lab.sim.task_worlds) with the deterministic and weak
-# reflection models.
+# The suite benchmarks/world_suite.py runs: the AIME-style worlds, and the review-labelling task,
+# the two-step program and the CPU-checked problems (gepa_lab.sim.task_worlds) with the
+# deterministic and weak reflection models.
 SUITE = (
     *WORLDS,
     *(

@@ -1,11 +1,10 @@
 """A two-node Ray cluster on this machine (ray.cluster_utils.Cluster, loopback only), one node
-killed in the middle of a run: nothing is lost, nothing is counted twice, every score is right.
-Skipped without Ray."""
+killed in the middle of a run, with evaluations as Ray tasks and on Ray actors: nothing is lost,
+nothing is counted twice, every score is right. Skipped without Ray."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 from pathlib import Path
@@ -13,13 +12,13 @@ from pathlib import Path
 import pytest
 
 import gepa_lab as gl
-from gepa_lab.engine.pipeline import example_order
 from gepa_lab.sim import REFLECTION_MODEL, TASK_MODEL, SimProvider
 from gepa_lab.sim.cpu_task import CpuChecker
 from gepa_lab.sim.task_worlds import cpu_world
 
 ray = pytest.importorskip("ray")
 from gepa_lab.executors.ray import RayExecutor, one_machine_cluster  # noqa: E402  (needs Ray)
+from gepa_lab.executors.ray_actors import RayActorExecutor  # noqa: E402
 
 STEPS = 300_000  # about 45 ms of CPU per evaluation: the worker node is busy when it dies
 BUDGET = 300
@@ -48,7 +47,9 @@ def _logged(check: CpuChecker, log: Path):
     return evaluate
 
 
-def test_a_node_killed_mid_run_loses_nothing_and_counts_nothing_twice(two_nodes, tmp_path):
+def test_a_node_killed_mid_run_loses_nothing_and_counts_nothing_twice(
+    two_nodes, tmp_path, kept_right
+):
     cluster, worker = two_nodes
     executor = RayExecutor(num_cpus=1, refresh=0.2)
     assert executor.capacity == 2 * 2
@@ -91,12 +92,39 @@ def test_a_node_killed_mid_run_loses_nothing_and_counts_nothing_twice(two_nodes,
     assert any(node == dead for _, node in ended), "the worker node never finished anything"
     assert all(any(k == key and n != dead for k, n in ended) for key in cut)
     # Every score kept is right, and each evaluation was counted once: none lost or twice.
-    state = json.loads((tmp_path / "run" / "state.json").read_text())
-    order = example_order(len(world.train), 5)  # the positions the scores are kept by
-    kept = 0
-    for cand in state["candidates"]:
-        for pos, score in cand["scores"].items():
-            example = world.train[order[int(pos)]]
-            assert score == check(cand["components"]["instruction"], example)[0]
-            kept += 1
-    assert kept == res.metric_calls
+    assert kept_right(tmp_path / "run", world.train, check, 5) == res.metric_calls
+
+
+def test_an_actor_on_a_killed_node_leaves_the_pool_and_its_calls_run_on_the_others(
+    two_nodes, tmp_path, kept_right
+):
+    cluster, worker = two_nodes
+    actors = RayActorExecutor(actors=2)  # one per node: each needs the node's only CPU
+    assert actors.warm_up() >= 0 and actors.capacity == 2 * 2
+    world = cpu_world(STEPS, actors)
+    killed: list[float] = []
+
+    def kill_at_a_third(progress: dict) -> None:
+        if progress["metric_calls"] >= BUDGET // 3 and not killed:
+            killed.append(progress["time"])
+            threading.Thread(target=cluster.remove_node, args=(worker, False)).start()
+
+    try:
+        res = gl.optimize_sync(
+            world.seed,
+            world.train,
+            gl.Config(max_metric_calls=BUDGET, seed=5),
+            task=world.task,
+            provider=SimProvider(time_scale=0.0),
+            run_dir=tmp_path / "run",
+            on_progress=kill_at_a_third,
+            task_model=TASK_MODEL,
+            reflection_model=REFLECTION_MODEL,
+        )
+        assert actors.actors == 1 and actors.capacity == 1 * 2
+    finally:
+        actors.close()
+    assert killed and res.stop_reason == "budget"
+    assert res.final_counters == dict.fromkeys(res.final_counters, 0)
+    # The dead actor's calls were run again on the other, each counted once.
+    assert kept_right(tmp_path / "run", world.train, CpuChecker(STEPS), 5) == res.metric_calls

@@ -13,7 +13,9 @@ counted twice.
 ``RayExecutor()`` joins the Ray instance this process already started, else starts a local one
 (``ray.init()``), which must listen on 127.0.0.1 only (see :func:`check_loopback`);
 ``RayExecutor(address="auto")`` (or a ``ray://`` address) joins a cluster (see the README).
-Ray runs in real time: a run on the virtual clock is refused.
+Ray runs in real time: a run on the virtual clock is refused. Each task unpickles the evaluator
+afresh: one that keeps state (a loaded model) belongs on
+:class:`~gepa_lab.executors.ray_actors.RayActorExecutor`, which shares the helpers below.
 """
 
 from __future__ import annotations
@@ -59,30 +61,11 @@ class RayExecutor:
         refresh: float = 1.0,
         **init_options: Any,
     ) -> None:
-        if isinstance(num_cpus, bool) or not isinstance(num_cpus, int | float) or num_cpus <= 0:
-            raise ValueError(f"num_cpus={num_cpus!r} is invalid: must be > 0 CPUs per call")
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError(f"max_retries={max_retries!r} is invalid: must be an integer >= 0")
-        if isinstance(queued, bool) or not isinstance(queued, int) or queued < 1:
-            raise ValueError(f"queued={queued!r} is invalid: must be an integer >= 1")
-        if address is None:  # a local instance: on loopback, if Ray is not imported yet
-            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-        try:
-            import ray
-        except ImportError as exc:
-            raise ImportError(RAY_MISSING) from exc
+        check_options(num_cpus, max_retries, queued)
+        ray, self.started = connect(address, init_options)
         self._ray = ray
         self.num_cpus, self.max_retries, self.refresh = num_cpus, max_retries, refresh
         self.queued = queued
-        self.started = not ray.is_initialized()
-        if self.started:
-            ray.init(address=address, **init_options)
-            if address is None:
-                try:
-                    check_loopback()  # a local instance must not listen on the network
-                except RuntimeError:
-                    ray.shutdown()
-                    raise
         self._task = ray.remote(_call).options(num_cpus=num_cpus, max_retries=max_retries)
         self._shipped: dict[int, tuple[Callable[..., Any], Any]] = {}  # id -> (fn, its ref)
         self._capacity, self._read_at = 1, float("-inf")
@@ -108,25 +91,8 @@ class RayExecutor:
         return time.monotonic() - began
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        if isinstance(asyncio.get_running_loop(), VirtualTimeLoop):
-            raise RunAborted(
-                "the Ray executor runs in real time: use time_mode='real' (the virtual clock "
-                "cannot wait for another process)"
-            )
-        shipped = self._shipped.get(id(fn))
-        if shipped is None or shipped[0] is not fn:
-            shipped = self._shipped[id(fn)] = (fn, self._ray.put(fn))
-        ref = self._task.remote(shipped[1], *args)
-        try:
-            return await ref
-        except asyncio.CancelledError:
-            self._ray.cancel(ref)  # a stopped run frees the cluster's CPUs at once
-            raise
-        except self._ray.exceptions.RayTaskError as exc:
-            cause = exc.cause  # the user's own error, as raised on the worker
-            raise (cause if isinstance(cause, BaseException) else exc) from exc
-        except self._ray.exceptions.RayError as exc:
-            raise ExecutorError(f"Ray could not run the evaluation: {exc}") from exc
+        refuse_virtual_time()
+        return await result(self._ray, self._task.remote(ship(self._ray, self._shipped, fn), *args))
 
     def close(self) -> None:
         """Forget the shipped functions; shut Ray down if this executor started it."""
@@ -136,6 +102,71 @@ class RayExecutor:
 
     def __repr__(self) -> str:
         return f"RayExecutor(num_cpus={self.num_cpus}, max_retries={self.max_retries})"
+
+
+def check_options(
+    num_cpus: float, retries: int, queued: int, retries_name: str = "max_retries"
+) -> None:
+    """ValueErrors naming a Ray executor's invalid option and its rule."""
+    if isinstance(num_cpus, bool) or not isinstance(num_cpus, int | float) or num_cpus <= 0:
+        raise ValueError(f"num_cpus={num_cpus!r} is invalid: must be > 0 CPUs per call")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"{retries_name}={retries!r} is invalid: must be an integer >= 0")
+    if isinstance(queued, bool) or not isinstance(queued, int) or queued < 1:
+        raise ValueError(f"queued={queued!r} is invalid: must be an integer >= 1")
+
+
+def connect(address: str | None, init_options: dict[str, Any]) -> tuple[Any, bool]:
+    """Ray, joined or started (``ray.init``): ``(ray, whether this started it)``. A local
+    instance must listen on 127.0.0.1 only, else it is shut down again and refused."""
+    if address is None:  # a local instance: on loopback, if Ray is not imported yet
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    try:
+        import ray
+    except ImportError as exc:
+        raise ImportError(RAY_MISSING) from exc
+    if ray.is_initialized():
+        return ray, False
+    ray.init(address=address, **init_options)
+    if address is None:
+        try:
+            check_loopback()
+        except RuntimeError:
+            ray.shutdown()
+            raise
+    return ray, True
+
+
+def refuse_virtual_time() -> None:
+    if isinstance(asyncio.get_running_loop(), VirtualTimeLoop):
+        raise RunAborted(
+            "the Ray executors run in real time: use time_mode='real' (the virtual clock "
+            "cannot wait for another process)"
+        )
+
+
+def ship(ray: Any, shipped: dict[int, tuple[Callable[..., Any], Any]], fn: Callable) -> Any:
+    """``fn``'s object reference, put in the cluster's object store on first use only
+    (``shipped`` maps ``id(fn)`` to ``(fn, ref)``)."""
+    known = shipped.get(id(fn))
+    if known is None or known[0] is not fn:
+        known = shipped[id(fn)] = (fn, ray.put(fn))
+    return known[1]
+
+
+async def result(ray: Any, ref: Any) -> Any:
+    """What the Ray call ``ref`` returns: the user's own error as raised on the worker (its
+    traceback chained), Ray's failures as :class:`ExecutorError`; cancelled with the run."""
+    try:
+        return await ref
+    except asyncio.CancelledError:
+        ray.cancel(ref)  # a stopped run frees the cluster's CPUs at once
+        raise
+    except ray.exceptions.RayTaskError as exc:
+        cause = exc.cause
+        raise (cause if isinstance(cause, BaseException) else exc) from exc
+    except ray.exceptions.RayError as exc:
+        raise ExecutorError(f"Ray could not run the evaluation: {exc}") from exc
 
 
 def check_loopback() -> None:

@@ -14,6 +14,10 @@ loopback only). Simulated world; three parts, each measured in this one run:
    ceiling: two runs at once each take 10-20% longer than one alone on these 2 cores, Ray or
    not). Every sweep must give the same rows (the ``seconds`` each run took aside).
 
+Each turn also measures what the machine gives two processes at that moment
+(``machine_ceiling``: two pure loops at once over one alone, 1 s each in the process pool).
+This VM's second core is not always its own: between runs here that figure ranged 1.56-2.0x.
+
 Each speedup is the median over turns of the ratio within a turn: this machine is shared, and
 a slow spell then weighs on both sides (the 1-CPU figure, from one run in a Ray session of its
 own, is over the local runs' median). Ray's start-up (``ray.init`` and a worker per CPU
@@ -159,6 +163,14 @@ def ratio(over: list[float], under: list[float]) -> float:
     return round(statistics.median(a / b for a, b in zip(over, under, strict=True)), 3)
 
 
+def spin(seconds: float) -> int:
+    """Steps of a pure-Python loop in ``seconds`` of wall time: what one core gives now."""
+    steps, end = 0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        steps += 1
+    return steps
+
+
 class ProcessPool:
     """A pool of ``workers`` plain processes as an executor, each importing the sweep's code
     before the clock starts: the machine's own ceiling for a sweep, against which Ray's
@@ -177,6 +189,14 @@ class ProcessPool:
 
     async def run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._pool, partial(fn, *args))
+
+    def ceiling(self, seconds: float = 1.0) -> float:
+        """What this machine gives two processes now: two loops at once over one alone (2.0
+        on two free cores; less while the host running this VM shares them)."""
+        alone = self._pool.submit(spin, seconds).result()
+        both = sum(f.result() for f in [self._pool.submit(spin, seconds) for _ in range(2)])
+        print(f"machine: two loops at once do {both / alone:.2f}x one alone", flush=True)
+        return both / alone
 
     def close(self) -> None:
         self._pool.shutdown()
@@ -241,6 +261,7 @@ def main() -> None:
             {
                 "local": rate(ThreadExecutor(16), "local threads"),
                 "ray_2cpu": rate(RayExecutor(num_cpus=1), "Ray, 2 CPUs"),
+                "ceiling": pool.ceiling,
             },
             args.repeats,
         )
@@ -251,12 +272,15 @@ def main() -> None:
                 "sequential": sweep(ThreadExecutor(1), "one after another"),
                 "ray_2cpu": sweep(RayExecutor(num_cpus=1, queued=1), "on Ray (2 CPUs)"),
                 "process_pool_2": sweep(pool, "in 2 plain processes"),
+                "ceiling": pool.ceiling,
             },
             args.sweep_repeats,
         )
     finally:
         pool.close()
         ray.shutdown()
+    ceilings = {"cpu_task_turns": rates.pop("ceiling"), "sweep_turns": sweeps.pop("ceiling")}
+    out["machine_ceiling"] = {k: [round(v, 2) for v in vs] for k, vs in ceilings.items()}
     out["evaluations_per_s"] = {k: [round(v, 2) for v in vs] for k, vs in rates.items()}
     out["evaluations_per_s"]["ray_1cpu"] = [round(one_cpu, 2)]  # one run, a session of its own
     out["cpu_task_speedup_ray_1cpu"] = round(one_cpu / statistics.median(rates["local"]), 3)

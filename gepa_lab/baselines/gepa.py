@@ -360,11 +360,6 @@ async def optimize_gepa(
         reflection_minibatch_size=reflection_minibatch_size,
     )
 
-    # An evaluator's executor runs so many at once: more calls in flight would only wait for it
-    # (as in a gepa_lab run, whose pipeline reads the same capacity).
-    capacity = getattr(task, "capacity", None)
-    slots = min(concurrency, capacity) if capacity is not None else concurrency
-
     def work() -> RunResult:
         import gepa
         from gepa.strategies.proposal_sampling import PxNSampling
@@ -389,6 +384,10 @@ async def optimize_gepa(
             reflection_max_tokens=reflection_max_tokens,
             task=task,
         )
+        # An evaluator's executor runs so many at once: more calls in flight would only wait
+        # for it (as in a gepa_lab run, whose pipeline reads the same capacity).
+        capacity = llm.capacity()
+        slots = min(concurrency, capacity) if capacity is not None else concurrency
         rec = _Recorder(loop, usage, label, target_quality, max_wall_time, on_progress)
         adapter = GepaAdapter(llm, loop, rec, slots)
         try:

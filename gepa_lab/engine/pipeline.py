@@ -189,12 +189,16 @@ class Pipeline:
         return self._loop.time() - self._t0
 
     def _in_flight_add(self, delta: int) -> None:
-        t = self.now()
-        self._area += self.in_flight * (t - self._last_t)
-        if self._capacity is not None:
-            self._slot_area += self._limit * (t - self._last_t)
-        self._last_t = t
+        self._accrue(self.now())
         self.in_flight += delta
+
+    def _accrue(self, t: float) -> None:
+        """Integrate the calls in flight (and, with an executor, the slots open) up to ``t``."""
+        dt = t - self._last_t
+        self._area += self.in_flight * dt
+        if self._capacity is not None:
+            self._slot_area += self._limit * dt
+        self._last_t = t
 
     # ------------------------------------------------------------------ run
     async def run(self, seeds: Sequence[dict[str, str]]) -> RunResult:
@@ -251,10 +255,7 @@ class Pipeline:
         self.stopping = True
         self.stop_reason = reason
         self._t_end = self.now()
-        self._area += self.in_flight * (self._t_end - self._last_t)
-        if self._capacity is not None:
-            self._slot_area += self._limit * (self._t_end - self._last_t)
-        self._last_t = self._t_end
+        self._accrue(self._t_end)
         self.log.add(self._t_end, "stop")
         self._done.set()
 
@@ -308,7 +309,7 @@ class Pipeline:
         if self._capacity is not None:
             limit = self._open_slots()
             if limit != self._limit:
-                self._in_flight_add(0)  # the slots open so far, counted at the old limit
+                self._accrue(self.now())  # the slots open so far, at the old limit
                 self._limit = limit
         while queue and self.in_flight < limit and not self.stopping:
             if self._calls_spent():

@@ -39,7 +39,7 @@ def _call(fn: Callable[..., Any], *args: Any) -> Any:
     return fn(*args)
 
 
-def _warm(modules: tuple[str, ...], hold: float) -> None:
+def warm_worker(modules: tuple[str, ...], hold: float) -> None:
     """Import ``modules`` on this worker, then hold its CPU ``hold`` seconds, so that the
     other warm-up calls land on other workers."""
     for name in modules:
@@ -87,7 +87,7 @@ class RayExecutor:
         seconds it took."""
         began = time.monotonic()
         slots = max(1, self.capacity // self.queued)
-        self._ray.get([self._task.remote(_warm, modules, 0.5) for _ in range(slots)])
+        self._ray.get([self._task.remote(warm_worker, modules, 0.5) for _ in range(slots)])
         return time.monotonic() - began
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:

@@ -17,13 +17,12 @@ starting Ray, loopback, errors and cancellation are as for
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable
 from typing import Any
 
 from ..protocols import ExecutorError
-from .ray import check_options, connect, refuse_virtual_time, result, ship
+from .ray import check_options, connect, refuse_virtual_time, result, ship, warm_worker
 
 
 class _Holder:
@@ -43,8 +42,7 @@ class _Holder:
         return fn(*args)
 
     def warm(self, modules: tuple[str, ...]) -> None:
-        for name in modules:
-            importlib.import_module(name)
+        warm_worker(modules, 0.0)
 
 
 class RayActorExecutor:

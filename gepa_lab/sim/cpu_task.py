@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..executors import ThreadExecutor
 from ..protocols import Executor
 from ..tasks.evaluator import EvaluatorTask
 from ..tasks.examples import Example
@@ -65,7 +64,7 @@ def cpu_task(steps: int = 20_000, executor: Executor | None = None) -> Evaluator
     return EvaluatorTask(
         CpuChecker(steps),
         binary=True,
-        executor=executor or ThreadExecutor(),
+        executor=executor,
         objective="solves competition math problems; each answer is checked by a program",
         input_label="Problem",
     )
